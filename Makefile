@@ -1,0 +1,47 @@
+# mnist-serve: the README's commands. `make help` lists them.
+PY := .venv/bin/python
+MODEL ?= cnn
+export MNIST_ROOT ?= $(abspath ../shared/mnist)
+
+.PHONY: help setup run stop test test-unit lint format train evaluate archives eval-sets bench-robustness bench-perf clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+setup:  ## create .venv with the pinned requirements (idempotent)
+	@scripts/setup.sh
+
+run: setup  ## start TorchServe (both models) and the web UI on the committed weights
+	@scripts/run.sh
+
+stop:  ## stop what `make run` started
+	@$(PY) -m scripts.torchserve_ctl stop
+
+test: setup  ## the whole suite: lint, unit, integration (real TorchServe), browser (real Chromium)
+	@scripts/setup.sh --browser
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m pytest
+
+test-unit: setup  ## unit tests only
+	$(PY) -m pytest -m unit
+
+lint:  ## ruff lint and format check
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+format:  ## ruff format and autofix
+	$(PY) -m ruff format .
+	$(PY) -m ruff check --fix .
+
+train: setup  ## train one model: make train MODEL=cnn|mlp
+	$(PY) -m training.train --model $(MODEL)
+
+evaluate: setup  ## evaluate committed weights on the MNIST test set: make evaluate MODEL=cnn|mlp
+	$(PY) -m training.evaluate --model $(MODEL)
+
+archives: setup  ## build model_store/*.mar from the committed weights
+	$(PY) -m scripts.build_archives
+
+clean:  ## remove build outputs
+	rm -rf model_store run artifacts .pytest_cache .ruff_cache

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Idempotent set-up: creates .venv and installs the pinned requirements; a second run takes seconds.
+#
+#   scripts/setup.sh            # Python environment only
+#   scripts/setup.sh --browser  # also Debian's Chromium for the browser tests (needs root)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python3.11}
+command -v "$PYTHON" >/dev/null 2>&1 || PYTHON=python3
+if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
+    echo "error: Python 3.11 is required (found $("$PYTHON" --version 2>&1))" >&2
+    exit 1
+fi
+if ! command -v java >/dev/null 2>&1; then
+    echo "error: TorchServe needs Java 17: install it (Debian: apt-get install -y openjdk-17-jre-headless)" >&2
+    exit 1
+fi
+
+[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+stamp=.venv/.requirements.sha256
+want=$(sha256sum requirements.txt | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+    echo "$want" >"$stamp"
+fi
+
+if [ "${1:-}" = "--browser" ] && [ ! -x /usr/bin/chromium ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    else
+        echo "warning: /usr/bin/chromium is missing; browser tests will be skipped" \
+             "(install Debian's chromium package as root)" >&2
+    fi
+fi

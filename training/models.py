@@ -1,0 +1,116 @@
+"""Model definitions shared by training, evaluation and the TorchServe handler.
+
+A checkpoint stores its architecture spec next to the weights, so `load_checkpoint` rebuilds the
+exact module that was trained: the handler never carries a second copy of these classes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+NUM_CLASSES = 10
+IMAGE_SIZE = 28
+
+
+class MLP(nn.Module):
+    """Fully connected net: 784 → hidden… → 10 with BatchNorm, ReLU and dropout; returns logits."""
+
+    def __init__(self, hidden: Sequence[int] = (128, 64), dropout: float = 0.2) -> None:
+        super().__init__()
+        layers: list[nn.Module] = [nn.Flatten()]
+        width = IMAGE_SIZE * IMAGE_SIZE
+        for size in hidden:
+            layers += [nn.Linear(width, size), nn.BatchNorm1d(size), nn.ReLU(), nn.Dropout(dropout)]
+            width = size
+        layers.append(nn.Linear(width, NUM_CLASSES))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+def _conv_block(c_in: int, c_out: int) -> nn.Sequential:
+    """Conv 3×3 → ReLU → BatchNorm → MaxPool 2×2."""
+    return nn.Sequential(
+        nn.Conv2d(c_in, c_out, kernel_size=3, padding=1),
+        nn.ReLU(),
+        nn.BatchNorm2d(c_out),
+        nn.MaxPool2d(2),
+    )
+
+
+class CNN(nn.Module):
+    """Three progressive conv blocks (28→14→7→3), a dense layer and 10 logits."""
+
+    def __init__(
+        self, channels: Sequence[int] = (32, 64, 128), dense: int = 128, dropout: float = 0.3
+    ) -> None:
+        super().__init__()
+        blocks, c_in = [], 1
+        for c_out in channels:
+            blocks.append(_conv_block(c_in, c_out))
+            c_in = c_out
+        self.features = nn.Sequential(*blocks)
+        side = IMAGE_SIZE // 2 ** len(channels)
+        self.classifier = nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(c_in * side * side, dense),
+            nn.ReLU(),
+            nn.BatchNorm1d(dense),
+            nn.Dropout(dropout),
+            nn.Linear(dense, NUM_CLASSES),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.features(x))
+
+
+ARCHITECTURES: dict[str, type[nn.Module]] = {"mlp": MLP, "cnn": CNN}
+
+
+def build_model(arch: str, **kwargs: Any) -> nn.Module:
+    """Build an untrained model by architecture name ("mlp" or "cnn") and its keyword options."""
+    try:
+        cls = ARCHITECTURES[arch]
+    except KeyError:
+        known = sorted(ARCHITECTURES)
+        raise ValueError(f"unknown architecture {arch!r}; expected one of {known}") from None
+    return cls(**kwargs)
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def save_checkpoint(
+    path: Path, model: nn.Module, arch: str, arch_kwargs: dict[str, Any], meta: dict[str, Any]
+) -> None:
+    """Save weights with what is needed to rebuild the model and to judge it."""
+    payload = {
+        "arch": arch,
+        "arch_kwargs": arch_kwargs,
+        "state_dict": model.state_dict(),
+        "meta": meta,
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(payload, path)
+
+
+def load_checkpoint(
+    path: Path | str, map_location: str | torch.device = "cpu"
+) -> tuple[nn.Module, dict[str, Any]]:
+    """Rebuild the model a checkpoint describes, load its weights strictly: (model, meta)."""
+    payload = torch.load(path, map_location=map_location, weights_only=True)
+    missing = {"arch", "arch_kwargs", "state_dict"} - payload.keys()
+    if missing:
+        raise ValueError(f"{path}: not an mnist-serve checkpoint (missing {sorted(missing)})")
+    model = build_model(payload["arch"], **payload["arch_kwargs"])
+    model.load_state_dict(payload["state_dict"], strict=True)
+    model.eval()
+    return model, {"arch": payload["arch"], **payload.get("meta", {})}
