@@ -1,0 +1,61 @@
+"""Model shapes, parameter counts and checkpoint round trips."""
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from training.models import (
+    CNN,
+    MLP,
+    build_model,
+    count_parameters,
+    load_checkpoint,
+    save_checkpoint,
+)
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.mark.parametrize("arch", ["mlp", "cnn"])
+def test_logits_shape(arch: str) -> None:
+    model = build_model(arch).eval()
+    assert model(torch.zeros(3, 1, 28, 28)).shape == (3, 10)
+
+
+def test_mlp_is_784_128_64_10() -> None:
+    # 784·128+128 + 2·128 (BN) + 128·64+64 + 2·64 + 64·10+10
+    assert count_parameters(MLP()) == 100480 + 256 + 8256 + 128 + 650
+
+
+def test_mlp_hidden_sizes_are_configurable() -> None:
+    widths = [m.out_features for m in MLP(hidden=(32,)).modules() if isinstance(m, torch.nn.Linear)]
+    assert widths == [32, 10]
+
+
+def test_cnn_blocks() -> None:
+    convs = [m for m in CNN().modules() if isinstance(m, torch.nn.Conv2d)]
+    assert [c.out_channels for c in convs] == [32, 64, 128]
+    dense = [m for m in CNN().modules() if isinstance(m, torch.nn.Linear)]
+    assert [d.out_features for d in dense] == [128, 10]
+
+
+def test_unknown_architecture() -> None:
+    with pytest.raises(ValueError, match="unknown architecture"):
+        build_model("resnet")
+
+
+def test_checkpoint_rebuilds_same_model(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    model = build_model("mlp", hidden=[16, 8]).eval()
+    save_checkpoint(tmp_path / "m.pt", model, "mlp", {"hidden": [16, 8]}, {"note": "x"})
+    loaded, meta = load_checkpoint(tmp_path / "m.pt")
+    x = torch.randn(4, 1, 28, 28)
+    assert torch.equal(loaded(x), model(x))
+    assert meta == {"arch": "mlp", "note": "x"}
+
+
+def test_checkpoint_without_metadata_is_rejected(tmp_path: Path) -> None:
+    torch.save({"state_dict": {}}, tmp_path / "bare.pt")
+    with pytest.raises(ValueError, match="not an mnist-serve checkpoint"):
+        load_checkpoint(tmp_path / "bare.pt")
