@@ -1,0 +1,30 @@
+"""Gunicorn settings for the web UI under `make run`; environment variables override each one.
+
+GUNICORN_BIND        address to listen on                       127.0.0.1:5000
+GUNICORN_WORKERS     processes (one per core of the 2-core target)          2
+GUNICORN_THREADS     threads per process (requests wait on TorchServe)      8
+GUNICORN_TIMEOUT     seconds before a silent worker is restarted           30
+GUNICORN_ACCESS_LOG  "-" for an access log on stdout, a path, or unset (off)
+GUNICORN_LOG_LEVEL   debug, info, warning, error                         info
+
+.venv/bin/gunicorn -c config/gunicorn.conf.py "webui:create_app()"
+"""
+
+import os
+
+bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:5000")
+workers = int(os.environ.get("GUNICORN_WORKERS", "2"))
+# Threads, not more processes: a request spends its time waiting for TorchServe's answers.
+worker_class = "gthread"
+threads = int(os.environ.get("GUNICORN_THREADS", "8"))
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
+graceful_timeout = 10
+keepalive = 5
+accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
+errorlog = "-"
+loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
+proc_name = "mnist-serve-webui"
+# Heartbeat files in memory where there is a tmpfs (containers often have a disk-backed /tmp).
+worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
+# No control socket: its default path is shared by every gunicorn of the user (tests run several).
+control_socket_disable = True

@@ -1,0 +1,118 @@
+"""The web UI's settings: one set of defaults, each overridable by a `WEBUI_*` environment variable.
+
+    WEBUI_INFERENCE_URL    TorchServe inference API          http://127.0.0.1:8080
+    WEBUI_MANAGEMENT_URL   TorchServe management API         http://127.0.0.1:8081
+    WEBUI_MLP_MODEL        registered name of the MLP        mnist_mlp
+    WEBUI_CNN_MODEL        registered name of the CNN        mnist_cnn
+    WEBUI_KEY_FILE         TorchServe's key_file.json        <repo>/run/torchserve/key_file.json
+    WEBUI_INFERENCE_KEY    fixed inference key (else read from the key file)
+    WEBUI_MANAGEMENT_KEY   fixed management key (else read from the key file)
+    WEBUI_API_KEY          fixed token-API key (else read from the key file)
+    WEBUI_CONNECT_TIMEOUT  seconds to open a connection to TorchServe       0.5
+    WEBUI_READ_TIMEOUT     seconds to wait for a prediction                 5
+    WEBUI_HEALTH_TIMEOUT   seconds to wait for a management describe        2
+    WEBUI_POOL_SIZE        pooled keep-alive connections per TorchServe host 32
+    WEBUI_MAX_UPLOAD_MB    largest image accepted, in MiB                   10
+
+A bad value fails at start-up with a message naming the variable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+MIB = 1024 * 1024
+
+# Allowance on top of the image limit for the request envelope: base64 in a JSON data URL
+# inflates an image by 4/3, and multipart adds a few hundred bytes of headers.
+ENVELOPE_FACTOR = 4 / 3
+ENVELOPE_BYTES = 64 * 1024
+
+DEFAULTS: dict[str, Any] = {
+    "INFERENCE_URL": "http://127.0.0.1:8080",
+    "MANAGEMENT_URL": "http://127.0.0.1:8081",
+    "MLP_MODEL": "mnist_mlp",
+    "CNN_MODEL": "mnist_cnn",
+    "KEY_FILE": str(REPO_ROOT / "run" / "torchserve" / "key_file.json"),
+    "INFERENCE_KEY": None,
+    "MANAGEMENT_KEY": None,
+    "API_KEY": None,
+    "CONNECT_TIMEOUT": 0.5,
+    "READ_TIMEOUT": 5.0,
+    "HEALTH_TIMEOUT": 2.0,
+    "POOL_SIZE": 32,
+    "MAX_UPLOAD_MB": 10.0,
+}
+
+
+def _url(value: str) -> str:
+    if not value.startswith(("http://", "https://")):
+        raise ValueError("must start with http:// or https://")
+    return value.rstrip("/")
+
+
+def _positive_float(value: str) -> float:
+    number = float(value)
+    if not number > 0:
+        raise ValueError("must be a positive number")
+    return number
+
+
+def _positive_int(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise ValueError("must be a positive integer")
+    return number
+
+
+def _name(value: str) -> str:
+    if not value or not value.replace("_", "").replace("-", "").isalnum():
+        raise ValueError("must be a model name made of letters, digits, '-' and '_'")
+    return value
+
+
+def _text(value: str) -> str | None:
+    return value or None
+
+
+PARSERS: dict[str, Callable[[str], Any]] = {
+    "INFERENCE_URL": _url,
+    "MANAGEMENT_URL": _url,
+    "MLP_MODEL": _name,
+    "CNN_MODEL": _name,
+    "KEY_FILE": _text,
+    "INFERENCE_KEY": _text,
+    "MANAGEMENT_KEY": _text,
+    "API_KEY": _text,
+    "CONNECT_TIMEOUT": _positive_float,
+    "READ_TIMEOUT": _positive_float,
+    "HEALTH_TIMEOUT": _positive_float,
+    "POOL_SIZE": _positive_int,
+    "MAX_UPLOAD_MB": _positive_float,
+}
+
+
+def from_env(environ: Mapping[str, str]) -> dict[str, Any]:
+    """Settings from `WEBUI_*` variables over the defaults; raises ValueError on a bad value."""
+    settings = dict(DEFAULTS)
+    for key, parse in PARSERS.items():
+        raw = environ.get(f"WEBUI_{key}")
+        if raw is None:
+            continue
+        try:
+            settings[key] = parse(raw.strip())
+        except ValueError as exc:
+            raise ValueError(f"WEBUI_{key}={raw!r}: {exc}") from exc
+    return derive(settings)
+
+
+def derive(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """Add the values computed from others: model names per role and Flask's body limit."""
+    out = dict(settings)
+    out["MODELS"] = {"mlp": out["MLP_MODEL"], "cnn": out["CNN_MODEL"]}
+    out["MAX_IMAGE_BYTES"] = int(out["MAX_UPLOAD_MB"] * MIB)
+    out["MAX_CONTENT_LENGTH"] = int(out["MAX_IMAGE_BYTES"] * ENVELOPE_FACTOR) + ENVELOPE_BYTES
+    return out

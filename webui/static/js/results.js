@@ -1,0 +1,107 @@
+// The results panel: both models' answers, their probability charts, the ensemble and the
+// 28×28 image the models saw. Its `data-state` (empty, pending, done, error) helps tests.
+
+const ROLES = ["mlp", "cnn"];
+
+function percent(value) {
+  return value === null || value === undefined ? "" : `${Number(value).toFixed(1)} %`;
+}
+
+function buildChart(chart) {
+  chart.replaceChildren();
+  for (let digit = 0; digit < 10; digit += 1) {
+    const column = document.createElement("div");
+    column.className = "bar-column";
+    const track = document.createElement("div");
+    track.className = "bar-track";
+    const bar = document.createElement("div");
+    bar.className = "bar";
+    track.append(bar);
+    const label = document.createElement("span");
+    label.className = "bar-label";
+    label.textContent = String(digit);
+    column.append(track, label);
+    chart.append(column);
+  }
+}
+
+function fillChart(chart, probabilities) {
+  const best = probabilities ? probabilities.indexOf(Math.max(...probabilities)) : -1;
+  chart.querySelectorAll(".bar-column").forEach((column, digit) => {
+    const value = probabilities ? probabilities[digit] : 0;
+    const bar = column.querySelector(".bar");
+    bar.style.height = `${Math.max(0, Math.min(100, value))}%`;
+    column.classList.toggle("top", digit === best);
+    column.title = probabilities ? `${digit}: ${percent(value)}` : "";
+  });
+}
+
+export class ResultsPanel {
+  constructor(root) {
+    this.root = root;
+    this.url = root.dataset.url;
+    this.el = (id) => root.querySelector(`#${id}`);
+    for (const role of ROLES) buildChart(this.el(`${role}-chart`));
+    this.root.dataset.state = "empty";
+  }
+
+  pending() {
+    this.root.setAttribute("aria-busy", "true");
+    this.root.classList.add("pending");
+  }
+
+  idle(state) {
+    this.root.setAttribute("aria-busy", "false");
+    this.root.classList.remove("pending");
+    this.root.dataset.state = state;
+  }
+
+  clear() {
+    this.el("results-empty").classList.remove("hidden");
+    this.el("results-error").classList.add("hidden");
+    this.el("results-body").classList.add("hidden");
+    this.idle("empty");
+  }
+
+  error(message) {
+    const box = this.el("results-error");
+    box.textContent = message;
+    box.classList.remove("hidden");
+    this.el("results-empty").classList.add("hidden");
+    this.el("results-body").classList.add("hidden");
+    this.idle("error");
+  }
+
+  show(data) {
+    this.el("results-empty").classList.add("hidden");
+    this.el("results-error").classList.add("hidden");
+    this.el("ensemble-prediction").textContent = String(data.ensemble_prediction);
+    this.el("ensemble-confidence").textContent = percent(data.ensemble_confidence);
+    const badge = this.el("agreement");
+    badge.textContent =
+      data.agree === true ? "Both agree" : data.agree === false ? "They disagree" : "One model only";
+    badge.className = `badge ${data.agree === true ? "good" : "warn"}`;
+
+    const image = this.el("seen-image");
+    if (data.image) image.src = `data:image/png;base64,${data.image}`;
+    image.classList.toggle("hidden", !data.image);
+
+    const errors = data.errors || {};
+    const latency = data.latency_ms || {};
+    for (const role of ROLES) {
+      const prediction = data[`${role}_prediction`];
+      const missing = prediction === null || prediction === undefined;
+      this.el(`model-${role}`).classList.toggle("down", missing);
+      this.el(`${role}-prediction`).textContent = missing ? "–" : String(prediction);
+      this.el(`${role}-confidence`).textContent = percent(data[`${role}_confidence`]);
+      fillChart(this.el(`${role}-chart`), data.probabilities ? data.probabilities[role] : null);
+      const error = this.el(`${role}-error`);
+      error.textContent = errors[role] ? `Unavailable: ${errors[role]}` : "";
+      error.classList.toggle("hidden", !errors[role]);
+      this.el(`${role}-latency`).textContent = missing ? "" : `${latency[role]} ms`;
+    }
+    this.el("timing").textContent = `Answered in ${latency.total} ms`;
+    this.el("results-body").classList.remove("hidden");
+    this.idle("done");
+  }
+}
