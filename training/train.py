@@ -96,7 +96,13 @@ def train_epoch(
     model.train()
     total, count = 0.0, 0
     steps = images.shape[0] // cfg.batch_size
-    bar = tqdm(batches(images.shape[0], cfg.batch_size, gen), total=steps, desc=desc, leave=False)
+    bar = tqdm(
+        batches(images.shape[0], cfg.batch_size, gen),
+        total=steps,
+        desc=desc,
+        leave=False,
+        disable=None,  # no progress bar when the output is not a terminal
+    )
     for idx in bar:
         x = standardize(augment_batch(to_input(images[idx]), aug, gen))
         x = x.contiguous(memory_format=torch.channels_last)  # faster convolutions on CPU
