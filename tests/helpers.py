@@ -1,0 +1,152 @@
+"""Shared test helpers: free loopback ports, real MNIST samples, image bytes, a live TorchServe."""
+
+from __future__ import annotations
+
+import io
+import os
+import socket
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import requests
+from PIL import Image
+
+from scripts.torchserve_ctl import TorchServe
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+MODEL_NAMES = ("mnist_mlp", "mnist_cnn")
+
+
+def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
+    """`count` distinct TCP ports free on `host` right now (all held open while choosing)."""
+    with ExitStack() as stack:
+        ports = []
+        for _ in range(count):
+            sock = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+            sock.bind((host, 0))
+            ports.append(sock.getsockname()[1])
+        return ports
+
+
+def loopback_overrides() -> dict[str, str]:
+    """TorchServe settings putting all five listeners on free 127.0.0.1 ports."""
+    inference, management, metrics, grpc_inference, grpc_management = free_ports(5)
+    return {
+        "inference_address": f"http://127.0.0.1:{inference}",
+        "management_address": f"http://127.0.0.1:{management}",
+        "metrics_address": f"http://127.0.0.1:{metrics}",
+        "grpc_inference_address": "127.0.0.1",
+        "grpc_inference_port": str(grpc_inference),
+        "grpc_management_address": "127.0.0.1",
+        "grpc_management_port": str(grpc_management),
+        "default_workers_per_model": "1",
+    }
+
+
+def mnist_root() -> Path:
+    """The real MNIST root: MNIST_ROOT, else ../shared/mnist beside the checkout."""
+    return Path(os.environ.get("MNIST_ROOT") or REPO_ROOT.parent / "shared" / "mnist")
+
+
+def _read_idx(path: Path) -> np.ndarray:
+    data = path.read_bytes()
+    dims = data[3]
+    shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(dims))
+    return np.frombuffer(data, np.uint8, offset=4 + 4 * dims).reshape(shape)
+
+
+def mnist_test_set() -> tuple[np.ndarray, np.ndarray]:
+    """The 10 000 MNIST test images (uint8, N×28×28) and labels; skips the test when absent."""
+    raw = mnist_root() / "MNIST" / "raw"
+    images, labels = raw / "t10k-images-idx3-ubyte", raw / "t10k-labels-idx1-ubyte"
+    if not (images.is_file() and labels.is_file()):
+        pytest.skip(f"real MNIST not found under {raw} (set MNIST_ROOT)")
+    return _read_idx(images), _read_idx(labels)
+
+
+def mnist_samples(count: int) -> list[tuple[bytes, int]]:
+    """`count` test images spread over the whole test set, as (PNG bytes, label)."""
+    images, labels = mnist_test_set()
+    picks = np.linspace(0, len(images) - 1, count).round().astype(int)
+    return [(png_bytes(images[i]), int(labels[i])) for i in picks]
+
+
+def png_bytes(pixels: np.ndarray) -> bytes:
+    """PNG encoding of a uint8 grey image."""
+    buffer = io.BytesIO()
+    Image.fromarray(np.asarray(pixels, np.uint8)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def encode(image: Image.Image, fmt: str = "PNG") -> bytes:
+    """Encoded bytes of a Pillow image."""
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt)
+    return buffer.getvalue()
+
+
+def canvas_digit(size: int = 280) -> bytes:
+    """A canvas-like PNG: a thick dark '1' on white, `size`×`size` pixels."""
+    pixels = np.full((size, size), 255, np.uint8)
+    pixels[size // 5 : size - size // 5, size // 2 - size // 20 : size // 2 + size // 20] = 0
+    return png_bytes(pixels)
+
+
+@dataclass
+class LiveTorchServe:
+    """A running TorchServe started by the `torchserve` fixture, with its URLs and keys."""
+
+    server: TorchServe
+    untrained: frozenset[str]  # models served from a placeholder checkpoint (weights missing)
+
+    @property
+    def inference_url(self) -> str:
+        """Base URL of the inference API."""
+        return self.server.inference_url
+
+    @property
+    def management_url(self) -> str:
+        """Base URL of the management API."""
+        return self.server.management_url
+
+    @property
+    def metrics_url(self) -> str:
+        """Base URL of the metrics API."""
+        return self.server.metrics_url
+
+    @property
+    def key_file(self) -> Path:
+        """The server's key_file.json."""
+        return self.server.key_file
+
+    def keys(self) -> dict[str, str]:
+        """Current keys by kind: inference, management, api."""
+        return self.server.keys()
+
+    def auth(self, kind: str = "inference") -> dict[str, str]:
+        """Authorization header with the current key of one kind."""
+        return self.server.auth(kind)
+
+    def predict(
+        self,
+        model: str,
+        data: bytes | None = None,
+        headers: dict[str, str] | None = None,
+        **kw: Any,
+    ) -> requests.Response:
+        """POST one request to /predictions/<model> with the inference key."""
+        return requests.post(
+            f"{self.inference_url}/predictions/{model}",
+            data=data,
+            headers={**self.auth("inference"), **(headers or {})},
+            timeout=30,
+            **kw,
+        )
+
+    def describe(self, model: str) -> list[dict[str, Any]]:
+        """The management API's description of one model."""
+        return self.server.describe(model)
