@@ -101,6 +101,7 @@ class LiveTorchServe:
     """A running TorchServe started by the `torchserve` fixture, with its URLs and keys."""
 
     server: TorchServe
+    weights_dir: Path  # the checkpoints the archives were built from
     untrained: frozenset[str]  # models served from a placeholder checkpoint (weights missing)
 
     @property
