@@ -40,6 +40,7 @@ import requests
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CONFIG_FILE = REPO_ROOT / "config" / "config.properties"
+LOG_CONFIG = REPO_ROOT / "config" / "log4j2.xml"
 DEFAULT_WORK_DIR = REPO_ROOT / "run" / "torchserve"
 DEFAULT_MODEL_STORE = REPO_ROOT / "model_store"
 MODELS = {"mnist_mlp": "mnist_mlp.mar", "mnist_cnn": "mnist_cnn.mar"}
@@ -279,6 +280,8 @@ class TorchServe:
             "--ncs",
             "--ts-config",
             str(self.work_dir / "config.properties"),
+            "--log-config",
+            str(LOG_CONFIG),
             "--model-store",
             str(self.model_store),
             "--models",
@@ -328,7 +331,7 @@ class TorchServe:
         except (OSError, ValueError):
             return {}
 
-    def auth(self, kind: str) -> dict[str, str]:
+    def auth(self, kind: str = "inference") -> dict[str, str]:
         """An Authorization header with the current key of one kind (none when there is none)."""
         key = self.keys().get(kind)
         return {"Authorization": f"Bearer {key}"} if key else {}
