@@ -1,0 +1,96 @@
+"""The benchmark's three inputs, made deterministically from one MNIST test digit.
+
+    mnist_png    the 28×28 grey MNIST scan as a PNG (what an upload of a dataset image sends)
+    canvas_png   a 280×280 RGBA canvas drawing: dark strokes on a transparent background
+    phone_jpeg   a 1600×1200 JPEG "photo": the digit in ballpoint blue on lit, noisy paper
+
+The same bytes go to every target (in-process, TorchServe, web UI), so their timings compare.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image
+
+INPUT_NAMES = ("mnist_png", "canvas_png", "phone_jpeg")
+CANVAS_SIDE = 280
+PHONE_SIZE = (1600, 1200)  # width, height
+PHONE_DIGIT_HEIGHT = 420  # pixels the digit's 28 rows cover in the photo
+DEFAULT_INDEX = 0  # MNIST test image 0 is a 7
+
+
+def encode(pixels: np.ndarray, fmt: str, **options: object) -> bytes:
+    """Encode a uint8 array (grey, RGB or RGBA) with Pillow."""
+    buffer = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(pixels)).save(buffer, format=fmt, **options)
+    return buffer.getvalue()
+
+
+def mnist_png(digit: np.ndarray) -> bytes:
+    """The 28×28 scan as a grey PNG."""
+    return encode(digit.astype(np.uint8), "PNG")
+
+
+def canvas_png(digit: np.ndarray, side: int = CANVAS_SIDE) -> bytes:
+    """A canvas export: near-black ink whose alpha is the digit, enlarged to side×side."""
+    alpha = cv2.resize(digit.astype(np.float32), (side, side), interpolation=cv2.INTER_LINEAR)
+    rgba = np.zeros((side, side, 4), np.uint8)
+    rgba[..., :3] = 20
+    rgba[..., 3] = np.clip(alpha, 0, 255).astype(np.uint8)
+    return encode(rgba, "PNG")
+
+
+def phone_pixels(digit: np.ndarray, seed: int = 0) -> np.ndarray:
+    """A 1600×1200 RGB photo of the digit written in blue on paper under uneven light."""
+    rng = np.random.default_rng(seed)
+    width, height = PHONE_SIZE
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    # Paper lit from the top left, a little warm, with sensor noise.
+    light = 0.93 - 0.12 * (xs / width) * (ys / height)
+    paper = np.stack([light * 0.98, light * 0.96, light * 0.90], axis=-1)
+    side = PHONE_DIGIT_HEIGHT
+    ink = cv2.resize(digit.astype(np.float32) / 255.0, (side, side), interpolation=cv2.INTER_CUBIC)
+    ink = cv2.GaussianBlur(np.clip(ink, 0.0, 1.0), (5, 5), 0)[..., None]
+    top, left = int(height * 0.30), int(width * 0.42)  # off centre, as hand-held photos are
+    region = paper[top : top + side, left : left + side]
+    pen = np.array([0.15, 0.20, 0.45], np.float32)
+    paper[top : top + side, left : left + side] = region * (1.0 - ink) + pen * ink
+    paper += rng.normal(0.0, 0.02, paper.shape).astype(np.float32)
+    return (np.clip(paper, 0.0, 1.0) * 255.0).round().astype(np.uint8)
+
+
+def phone_jpeg(digit: np.ndarray, seed: int = 0) -> bytes:
+    """The phone photo encoded as a JPEG of typical camera quality."""
+    return encode(phone_pixels(digit, seed), "JPEG", quality=90)
+
+
+def make_inputs(digit: np.ndarray) -> dict[str, bytes]:
+    """The three encoded inputs of one 28×28 uint8 digit, by name."""
+    return {
+        "mnist_png": mnist_png(digit),
+        "canvas_png": canvas_png(digit),
+        "phone_jpeg": phone_jpeg(digit),
+    }
+
+
+def mnist_digit(data_root: str | Path | None, index: int = DEFAULT_INDEX) -> tuple[np.ndarray, int]:
+    """One MNIST test image (28×28 uint8) and its label; the root defaults to $MNIST_ROOT."""
+    from training.data import load_split, resolve_root
+
+    images, labels = load_split(resolve_root(data_root), train=False)
+    return images[index].numpy(), int(labels[index])
+
+
+def write_inputs(inputs: dict[str, bytes], folder: Path) -> dict[str, Path]:
+    """Save the inputs (for reruns and for looking at them); returns their paths."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for name, data in inputs.items():
+        suffix = ".jpg" if name.endswith("jpeg") else ".png"
+        paths[name] = folder / f"{name}{suffix}"
+        paths[name].write_bytes(data)
+    return paths

@@ -1,0 +1,342 @@
+"""The servers a benchmark measures: TorchServe and the gunicorn web UI, started or attached to.
+
+`Stack` starts both on free loopback ports from a private work dir (archives built there from
+the given weights, model configs optionally overridden for tuning), or attaches to services
+that already run (`Endpoints.attach`). Processes are found by pid for CPU and RSS accounting.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+import requests
+
+from scripts.build_archives import build_archives
+from scripts.torchserve_ctl import TorchServe, parse_keys
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+GUNICORN_CONFIG = REPO_ROOT / "config" / "gunicorn.conf.py"
+MODEL_CONFIG_DIR = REPO_ROOT / "config" / "models"
+MODELS = ("mnist_mlp", "mnist_cnn")
+MIB = 1024 * 1024
+
+log = logging.getLogger("perf.stack")
+
+
+def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
+    """`count` distinct TCP ports free on `host` right now."""
+    with ExitStack() as stack:
+        ports = []
+        for _ in range(count):
+            sock = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+            sock.bind((host, 0))
+            ports.append(sock.getsockname()[1])
+        return ports
+
+
+def loopback_config() -> dict[str, str]:
+    """TorchServe overrides putting its five listeners on free 127.0.0.1 ports."""
+    inference, management, metrics, grpc_inference, grpc_management = free_ports(5)
+    return {
+        "inference_address": f"http://127.0.0.1:{inference}",
+        "management_address": f"http://127.0.0.1:{management}",
+        "metrics_address": f"http://127.0.0.1:{metrics}",
+        "grpc_inference_address": "127.0.0.1",
+        "grpc_inference_port": str(grpc_inference),
+        "grpc_management_address": "127.0.0.1",
+        "grpc_management_port": str(grpc_management),
+    }
+
+
+def yaml_overrides(text: str, settings: Mapping[str, Any]) -> str:
+    """A TorchServe model-config YAML with top-level `key: value` lines replaced or added."""
+    lines = text.splitlines()
+    for key, value in settings.items():
+        entry = f"{key}: {value}"
+        for i, line in enumerate(lines):
+            if line.split(":", 1)[0].strip() == key and not line.startswith((" ", "#")):
+                lines[i] = entry
+                break
+        else:
+            lines.append(entry)
+    return "\n".join(lines) + "\n"
+
+
+def write_model_configs(target: Path, settings: Mapping[str, Any]) -> Path:
+    """Copies of config/models/*.yaml with `settings` applied, for tuning runs."""
+    target.mkdir(parents=True, exist_ok=True)
+    for source in MODEL_CONFIG_DIR.glob("*.yaml"):
+        text = source.read_text(encoding="utf-8")
+        (target / source.name).write_text(yaml_overrides(text, settings), encoding="utf-8")
+    return target
+
+
+def clean_environ(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """This process's environment without TS_*/WEBUI_*/GUNICORN_* settings, plus `extra`."""
+    prefixes = ("TS_", "WEBUI_", "GUNICORN_")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
+    env.update(extra or {})
+    return env
+
+
+def process_tree(pid: int) -> list[psutil.Process]:
+    """A process and its descendants (empty when it is gone)."""
+    try:
+        proc = psutil.Process(pid)
+        return [proc, *proc.children(recursive=True)]
+    except psutil.Error:
+        return []
+
+
+def describe_process(proc: psutil.Process) -> str:
+    """A short label: the program and what it runs (java frontend, model worker, gunicorn…)."""
+    try:
+        cmd = " ".join(proc.cmdline())
+    except psutil.Error:
+        return f"pid {proc.pid}"
+    if "org.pytorch.serve.ModelServer" in cmd:
+        return "torchserve-frontend"
+    if "model_service_worker" in cmd:
+        return "torchserve-worker"
+    if "gunicorn" in cmd or "mnist-serve-webui" in cmd:
+        return "gunicorn"
+    return proc.name()
+
+
+def rss_mib(pids: list[int]) -> list[dict[str, Any]]:
+    """RSS (MiB) of each process in the trees of `pids`."""
+    rows = []
+    for pid in pids:
+        for proc in process_tree(pid):
+            with contextlib.suppress(psutil.Error):
+                rows.append(
+                    {
+                        "pid": proc.pid,
+                        "process": describe_process(proc),
+                        "rss_mib": round(proc.memory_info().rss / MIB, 1),
+                    }
+                )
+    return rows
+
+
+@dataclass
+class Endpoints:
+    """Where the services answer and how to authenticate to TorchServe."""
+
+    inference_url: str
+    management_url: str
+    ui_url: str | None = None
+    key_file: Path | None = None
+    pids: dict[str, int] = field(default_factory=dict)
+
+    def keys(self) -> dict[str, str]:
+        """Current TorchServe keys from the key file (empty when there is none)."""
+        if self.key_file is None:
+            return {}
+        try:
+            return parse_keys(self.key_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+
+    def auth(self, kind: str = "inference") -> dict[str, str]:
+        """Authorization header for one kind of key (none when token auth is off)."""
+        key = self.keys().get(kind)
+        return {"Authorization": f"Bearer {key}"} if key else {}
+
+    @classmethod
+    def attach(
+        cls,
+        inference_url: str,
+        management_url: str,
+        ui_url: str | None,
+        key_file: Path | None,
+    ) -> Endpoints:
+        """Endpoints of services somebody else started; their pids are found by port."""
+        ports = {"torchserve": _port(inference_url)}
+        if ui_url:
+            ports["gunicorn"] = _port(ui_url)
+        return cls(inference_url, management_url, ui_url, key_file, pids=pids_listening(ports))
+
+
+def _port(url: str) -> int:
+    return int(url.rsplit(":", 1)[1].split("/", maxsplit=1)[0])
+
+
+def pids_listening(ports: Mapping[str, int]) -> dict[str, int]:
+    """The (outermost) pid listening on each named local port, where it can be seen."""
+    found = {}
+    try:
+        connections = psutil.net_connections("tcp")
+    except psutil.Error:
+        return found
+    for name, port in ports.items():
+        for conn in connections:
+            if conn.status == psutil.CONN_LISTEN and conn.laddr.port == port and conn.pid:
+                proc = psutil.Process(conn.pid)
+                parent = proc.parent()
+                # gunicorn workers inherit the master's socket: count from the master.
+                if parent is not None and "gunicorn" in " ".join(parent.cmdline()):
+                    proc = parent
+                found[name] = proc.pid
+                break
+    return found
+
+
+class Stack:
+    """TorchServe + gunicorn on free loopback ports, from a private work dir; a context manager."""
+
+    def __init__(
+        self,
+        work_dir: Path,
+        weights_dir: Path,
+        *,
+        model_settings: Mapping[str, Any] | None = None,
+        ts_overrides: Mapping[str, Any] | None = None,
+        worker_env: Mapping[str, str] | None = None,
+        ui_env: Mapping[str, str] | None = None,
+        with_ui: bool = True,
+    ) -> None:
+        self.work_dir = Path(work_dir)
+        self.weights_dir = Path(weights_dir)
+        self.model_settings = dict(model_settings or {})
+        self.ts_overrides = dict(ts_overrides or {})
+        self.worker_env = dict(worker_env or {})
+        self.ui_env = dict(ui_env or {})
+        self.with_ui = with_ui
+        self.torchserve: TorchServe | None = None
+        self.gunicorn: subprocess.Popen[bytes] | None = None
+        self.cold_start_s: float | None = None
+        self.ui_start_s: float | None = None
+        self.endpoints: Endpoints | None = None
+
+    def build(self) -> Path:
+        """Build both archives into the work dir's model store (model settings applied)."""
+        config_dir = MODEL_CONFIG_DIR
+        if self.model_settings:
+            config_dir = write_model_configs(self.work_dir / "models", self.model_settings)
+        store = self.work_dir / "model_store"
+        build_archives(weights_dir=self.weights_dir, model_store=store, config_dir=config_dir)
+        return store
+
+    def start_torchserve(self, store: Path, timeout: float = 120.0) -> TorchServe:
+        """Start TorchServe and wait until both models are READY; records the cold start."""
+        overrides = {**loopback_config(), **self.ts_overrides}
+        server = TorchServe(
+            self.work_dir / "torchserve",
+            store,
+            overrides=overrides,
+            environ=clean_environ(self.worker_env),
+        )
+        start = time.perf_counter()
+        server.start()
+        self.torchserve = server
+        server.wait_ready(timeout)
+        self.cold_start_s = time.perf_counter() - start
+        log.info("TorchServe READY in %.1f s", self.cold_start_s)
+        return server
+
+    def start_ui(self, server: TorchServe, timeout: float = 60.0) -> str:
+        """Start gunicorn with the repository's config against `server`; returns its URL."""
+        (port,) = free_ports(1)
+        url = f"http://127.0.0.1:{port}"
+        env = clean_environ(
+            {
+                "GUNICORN_BIND": f"127.0.0.1:{port}",
+                "WEBUI_INFERENCE_URL": server.inference_url,
+                "WEBUI_MANAGEMENT_URL": server.management_url,
+                "WEBUI_KEY_FILE": str(server.key_file),
+                **self.ui_env,
+            }
+        )
+        env.setdefault("OMP_NUM_THREADS", "1")
+        command = [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "-c",
+            str(GUNICORN_CONFIG),
+            "webui:create_app()",
+        ]
+        start = time.perf_counter()
+        log_file = (self.work_dir / "gunicorn.log").open("ab")
+        self.gunicorn = subprocess.Popen(
+            command, cwd=REPO_ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT
+        )
+        log_file.close()
+        wait_healthy(url, self.gunicorn, timeout)
+        self.ui_start_s = time.perf_counter() - start
+        return url
+
+    def start(self) -> Endpoints:
+        """Build, start TorchServe, then the UI; returns the endpoints."""
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        server = self.start_torchserve(self.build())
+        ui_url = self.start_ui(server) if self.with_ui else None
+        pids = {"torchserve": server.pid() or 0}
+        if self.gunicorn is not None:
+            pids["gunicorn"] = self.gunicorn.pid
+        self.endpoints = Endpoints(
+            server.inference_url, server.management_url, ui_url, server.key_file, pids
+        )
+        return self.endpoints
+
+    def stop(self) -> None:
+        """Stop the UI, then TorchServe (each only if started)."""
+        if self.gunicorn is not None and self.gunicorn.poll() is None:
+            self.gunicorn.send_signal(signal.SIGTERM)
+            try:
+                self.gunicorn.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.gunicorn.kill()
+                self.gunicorn.wait(timeout=5)
+        if self.torchserve is not None:
+            self.torchserve.stop()
+
+    def __enter__(self) -> Endpoints:
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+def wait_healthy(url: str, process: subprocess.Popen[bytes] | None, timeout: float) -> None:
+    """Block until GET <url>/api/health answers 200 "ok"; RuntimeError on exit or timeout."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"gunicorn exited with {process.returncode}")
+        with contextlib.suppress(requests.RequestException, ValueError):
+            response = requests.get(f"{url}/api/health", timeout=2)
+            if response.status_code == 200 and response.json().get("status") == "ok":
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"{url}/api/health not ok after {timeout:.0f} s")
+
+
+def scale_workers(endpoints: Endpoints, workers: Mapping[str, int], timeout: float = 60) -> None:
+    """Set each model's worker count through the management API (synchronously)."""
+    for model, count in workers.items():
+        response = requests.put(
+            f"{endpoints.management_url}/models/{model}",
+            params={"min_worker": count, "max_worker": count, "synchronous": "true"},
+            headers=endpoints.auth("management"),
+            timeout=timeout,
+        )
+        response.raise_for_status()
