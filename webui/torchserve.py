@@ -32,7 +32,9 @@ TOKEN_REJECTION = "InvalidKeyException"
 UNAVAILABLE = {
     404: "the model is not registered in TorchServe",
     503: "the model has no worker available",
-    507: "TorchServe is out of memory",
+    # TorchServe 0.12 answers 507 "Worker died." to requests in flight when a worker crashes
+    # (and when it runs out of memory); it starts a new worker by itself.
+    507: "the model's worker died or ran out of memory; TorchServe is restarting it",
 }
 
 
