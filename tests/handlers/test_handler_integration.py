@@ -37,11 +37,11 @@ def allowed_errors(error_rate: float, n: int) -> int:
 
 
 def expected_error_rate(server: LiveTorchServe, model: str) -> float:
-    """1 - the checkpoint's recorded test accuracy, read through the served archive's weights."""
+    """1 - the accuracy the served checkpoint records (test, else validation), or a default."""
     from training.models import load_checkpoint
 
     _, meta = load_checkpoint(server.weights_dir / f"{model}.pt")
-    accuracy = meta.get("test_accuracy")
+    accuracy = meta.get("test_accuracy") or meta.get("val_accuracy")
     return 1.0 - float(accuracy) if accuracy else DEFAULT_ERROR_RATE
 
 
