@@ -5,7 +5,7 @@ import { ResultsPanel } from "./results.js";
 
 const CAPTURE_SIZE = 640; // side of the square sent to the server, in pixels
 
-const panel = new ResultsPanel(document.getElementById("results"));
+const panel = new ResultsPanel(document.getElementById("results"), { reveal: true });
 const run = createPredictor(panel);
 const video = document.getElementById("video");
 const snapshot = document.getElementById("snapshot");

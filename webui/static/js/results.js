@@ -37,8 +37,10 @@ function fillChart(chart, probabilities) {
 }
 
 export class ResultsPanel {
-  constructor(root) {
+  /** `reveal`: scroll the panel into view when an answer lands below the fold (phones). */
+  constructor(root, { reveal = false } = {}) {
     this.root = root;
+    this.reveal = reveal;
     this.url = root.dataset.url;
     this.el = (id) => root.querySelector(`#${id}`);
     for (const role of ROLES) buildChart(this.el(`${role}-chart`));
@@ -54,6 +56,15 @@ export class ResultsPanel {
     this.root.setAttribute("aria-busy", "false");
     this.root.classList.remove("pending");
     this.root.dataset.state = state;
+    if (this.reveal && state !== "empty") this.scrollIntoViewIfHidden();
+  }
+
+  scrollIntoViewIfHidden() {
+    const top = this.root.getBoundingClientRect().top;
+    if (top > window.innerHeight - 120) {
+      const smooth = !window.matchMedia("(prefers-reduced-motion: reduce)").matches;
+      this.root.scrollIntoView({ behavior: smooth ? "smooth" : "auto", block: "start" });
+    }
   }
 
   clear() {

@@ -3,7 +3,7 @@
 import { createPredictor } from "./api.js";
 import { ResultsPanel } from "./results.js";
 
-const panel = new ResultsPanel(document.getElementById("results"));
+const panel = new ResultsPanel(document.getElementById("results"), { reveal: true });
 const run = createPredictor(panel);
 const input = document.getElementById("file-input");
 const zone = document.getElementById("dropzone");
