@@ -195,6 +195,79 @@ def pids_listening(ports: Mapping[str, int]) -> dict[str, int]:
     return found
 
 
+class Gunicorn:
+    """The web UI under gunicorn with config/gunicorn.conf.py, on a free loopback port."""
+
+    def __init__(
+        self,
+        inference_url: str,
+        management_url: str,
+        key_file: Path | None,
+        log_path: Path,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        (port,) = free_ports(1)
+        self.url = f"http://127.0.0.1:{port}"
+        self.log_path = Path(log_path)
+        self.env = clean_environ(
+            {
+                "GUNICORN_BIND": f"127.0.0.1:{port}",
+                "WEBUI_INFERENCE_URL": inference_url,
+                "WEBUI_MANAGEMENT_URL": management_url,
+                "WEBUI_KEY_FILE": str(key_file or ""),
+                **(env or {}),
+            }
+        )
+        self.env.setdefault("OMP_NUM_THREADS", "1")
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int | None:
+        """The gunicorn master's pid while it runs."""
+        return self.process.pid if self.process is not None else None
+
+    def start(self, timeout: float = 60.0) -> str:
+        """Start gunicorn and wait until /api/health is ok; returns the URL."""
+        command = [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "-c",
+            str(GUNICORN_CONFIG),
+            "webui:create_app()",
+        ]
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("ab") as log_file:
+            self.process = subprocess.Popen(
+                command, cwd=REPO_ROOT, env=self.env, stdout=log_file, stderr=subprocess.STDOUT
+            )
+        try:
+            wait_healthy(self.url, self.process, timeout)
+        except RuntimeError as exc:
+            self.stop()
+            tail = self.log_path.read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"{exc}\n--- {self.log_path} ---\n{tail}") from exc
+        return self.url
+
+    def stop(self) -> None:
+        """SIGTERM (graceful), then SIGKILL after 20 s."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=5)
+
+    def __enter__(self) -> Gunicorn:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
 class Stack:
     """TorchServe + gunicorn on free loopback ports, from a private work dir; a context manager."""
 
@@ -217,7 +290,7 @@ class Stack:
         self.ui_env = dict(ui_env or {})
         self.with_ui = with_ui
         self.torchserve: TorchServe | None = None
-        self.gunicorn: subprocess.Popen[bytes] | None = None
+        self.gunicorn: Gunicorn | None = None
         self.cold_start_s: float | None = None
         self.ui_start_s: float | None = None
         self.endpoints: Endpoints | None = None
@@ -250,33 +323,15 @@ class Stack:
 
     def start_ui(self, server: TorchServe, timeout: float = 60.0) -> str:
         """Start gunicorn with the repository's config against `server`; returns its URL."""
-        (port,) = free_ports(1)
-        url = f"http://127.0.0.1:{port}"
-        env = clean_environ(
-            {
-                "GUNICORN_BIND": f"127.0.0.1:{port}",
-                "WEBUI_INFERENCE_URL": server.inference_url,
-                "WEBUI_MANAGEMENT_URL": server.management_url,
-                "WEBUI_KEY_FILE": str(server.key_file),
-                **self.ui_env,
-            }
+        self.gunicorn = Gunicorn(
+            server.inference_url,
+            server.management_url,
+            server.key_file,
+            self.work_dir / "gunicorn.log",
+            env=self.ui_env,
         )
-        env.setdefault("OMP_NUM_THREADS", "1")
-        command = [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "-c",
-            str(GUNICORN_CONFIG),
-            "webui:create_app()",
-        ]
         start = time.perf_counter()
-        log_file = (self.work_dir / "gunicorn.log").open("ab")
-        self.gunicorn = subprocess.Popen(
-            command, cwd=REPO_ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT
-        )
-        log_file.close()
-        wait_healthy(url, self.gunicorn, timeout)
+        url = self.gunicorn.start(timeout)
         self.ui_start_s = time.perf_counter() - start
         return url
 
@@ -286,7 +341,7 @@ class Stack:
         server = self.start_torchserve(self.build())
         ui_url = self.start_ui(server) if self.with_ui else None
         pids = {"torchserve": server.pid() or 0}
-        if self.gunicorn is not None:
+        if self.gunicorn is not None and self.gunicorn.pid is not None:
             pids["gunicorn"] = self.gunicorn.pid
         self.endpoints = Endpoints(
             server.inference_url, server.management_url, ui_url, server.key_file, pids
@@ -295,13 +350,8 @@ class Stack:
 
     def stop(self) -> None:
         """Stop the UI, then TorchServe (each only if started)."""
-        if self.gunicorn is not None and self.gunicorn.poll() is None:
-            self.gunicorn.send_signal(signal.SIGTERM)
-            try:
-                self.gunicorn.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.gunicorn.kill()
-                self.gunicorn.wait(timeout=5)
+        if self.gunicorn is not None:
+            self.gunicorn.stop()
         if self.torchserve is not None:
             self.torchserve.stop()
 
