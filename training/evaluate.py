@@ -55,7 +55,7 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict[str, An
         "per_class_accuracy": [round(a, 4) for a in per_class],
         "confusion_matrix": cm.tolist(),
         "parameter_count": count_parameters(model),
-        "torch_version": torch.__version__,
+        "torch_version": str(torch.__version__),  # a plain str loads with weights_only
     }
 
 
