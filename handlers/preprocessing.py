@@ -76,6 +76,8 @@ def open_image(data: bytes) -> Image.Image:
         raise ImageError(f"image is larger than {MAX_BYTES // (1024 * 1024)} MB", status=413)
     try:
         img = Image.open(io.BytesIO(data))
+    except Image.DecompressionBombError as exc:  # header declares > 2 × Pillow's pixel limit
+        raise ImageError("image declares too many pixels", status=413) from exc
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
         raise ImageError(f"not a readable image ({type(exc).__name__})") from exc
     width, height = img.size
