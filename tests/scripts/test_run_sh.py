@@ -1,0 +1,104 @@
+"""`make run` end to end: scripts/run.sh starts TorchServe and the UI; Ctrl-C stops them both.
+
+It runs in a copy of the repository (its own run/ and model_store/, weights from the session
+fixture) on free loopback ports, so it never meets a `make run` of the developer.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from scripts.torchserve_ctl import TorchServe
+from tests.conftest import clean_environ
+from tests.helpers import REPO_ROOT, canvas_digit, free_ports
+
+pytestmark = pytest.mark.integration
+
+RESET_SIGINT_AND_RUN = (
+    "import os, signal; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+    "os.execv('scripts/run.sh', ['scripts/run.sh'])"
+)
+COPIED = ("scripts", "config", "webui", "handlers", "training", "pyproject.toml")
+
+
+def repository_copy(target: Path, weights: Path) -> Path:
+    """The parts of the repository run.sh needs, the given weights, and a link to the venv."""
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    for name in COPIED:
+        source = REPO_ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, target / name, ignore=ignore)
+        else:
+            shutil.copy2(source, target / name)
+    shutil.copytree(weights, target / "weights")
+    (target / ".venv").symlink_to(REPO_ROOT / ".venv")
+    return target
+
+
+def test_run_script_serves_the_ui_and_stops_everything_on_ctrl_c(torchserve, tmp_path):
+    weights = torchserve.server.model_store.parent / "weights"  # what the fixture served
+    root = repository_copy(tmp_path / "repo", weights)
+    inference, management, metrics, grpc_i, grpc_m, ui = free_ports(6)
+    env = {
+        **clean_environ(),
+        "TS_INFERENCE_ADDRESS": f"http://127.0.0.1:{inference}",
+        "TS_MANAGEMENT_ADDRESS": f"http://127.0.0.1:{management}",
+        "TS_METRICS_ADDRESS": f"http://127.0.0.1:{metrics}",
+        "TS_GRPC_INFERENCE_PORT": str(grpc_i),
+        "TS_GRPC_MANAGEMENT_PORT": str(grpc_m),
+        "GUNICORN_BIND": f"127.0.0.1:{ui}",
+        "GUNICORN_WORKERS": "1",
+    }
+    env = {k: v for k, v in env.items() if not k.startswith("WEBUI_")}
+    log = (tmp_path / "run.log").open("w")
+    # A new process group, as a terminal gives `make run` (SIGINT not ignored, even when pytest
+    # itself runs in the background), and later SIGINT to the group as Ctrl-C sends it.
+    process = subprocess.Popen(
+        [sys.executable, "-c", RESET_SIGINT_AND_RUN],
+        cwd=root,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    server = TorchServe(root / "run" / "torchserve", root / "model_store", environ=env)
+    url = f"http://127.0.0.1:{ui}"
+    try:
+        deadline = time.monotonic() + 150
+        while True:
+            try:
+                if requests.get(f"{url}/api/health", timeout=2).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                pass
+            assert process.poll() is None, (tmp_path / "run.log").read_text()[-3000:]
+            assert time.monotonic() < deadline, "the web UI did not come up"
+            time.sleep(0.5)
+        health = requests.get(f"{url}/api/health", timeout=5).json()
+        assert health["status"] == "ok", health
+        response = requests.post(
+            f"{url}/api/predict", files={"file": ("d.png", canvas_digit())}, timeout=10
+        )
+        assert response.status_code == 200, response.text
+        assert server.is_running()  # the UI talks to the TorchServe run.sh started
+
+        os.killpg(process.pid, signal.SIGINT)
+        process.wait(timeout=60)
+        assert not server.is_running()
+        with pytest.raises(requests.ConnectionError):
+            requests.get(f"{url}/api/health", timeout=2)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        server.stop()
+        log.close()
