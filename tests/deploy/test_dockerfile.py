@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -255,3 +257,58 @@ def test_base_image_is_pinned_to_python_3_11() -> None:
     image = arg.split("=", 1)[1]
     assert re.fullmatch(r"python:3\.11\.\d+-slim-bookworm", image), image
     assert f"{sys.version_info.major}.{sys.version_info.minor}" == "3.11"
+
+
+def assemble(target: str, app: Path) -> Path:
+    """Lay out what the target's COPY lines put in /app (build-context files only)."""
+    for ins in INSTRUCTIONS:
+        if ins.keyword != "COPY" or ins.stage not in stage_chain(target):
+            continue
+        words = [w for w in shlex.split(ins.text) if not w.startswith("--")]
+        if any(w.startswith("--from") for w in shlex.split(ins.text)):
+            continue
+        *sources, dest = words
+        if dest.startswith("/"):
+            continue  # outside the app directory (requirements for a venv stage)
+        for source in sources:
+            origin = REPO_ROOT / source
+            where = app / dest / origin.name if dest.endswith("/") else app / dest
+            if origin.is_dir():
+                shutil.copytree(origin, app / dest, dirs_exist_ok=True)
+            else:
+                where.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(origin, where)
+    return app
+
+
+IMAGE_CHECKS = {
+    "torchserve": (
+        "import os, scripts.torchserve_foreground, scripts.healthcheck;"
+        "import scripts.torchserve_ctl as c;"
+        "assert str(c.REPO_ROOT) == os.getcwd(), c.REPO_ROOT;"
+        "missing = [str(p) for p in (c.CONFIG_FILE, c.LOG_CONFIG) if not p.is_file()];"
+        "assert not missing, missing"
+    ),
+    "webui": (
+        "import runpy, webui; app = webui.create_app();"
+        "assert app.view_functions and runpy.run_path('config/gunicorn.conf.py')['bind']"
+    ),
+}
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_what_a_target_copies_is_enough_to_start(target: str, tmp_path: Path) -> None:
+    """In a directory holding only the target's copied files, its entry points import and find
+    the files they read at start (no module or config left behind by the COPY lines)."""
+    app = assemble(target, tmp_path / "app")
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path)}
+    result = subprocess.run(
+        [sys.executable, "-c", IMAGE_CHECKS[target]],
+        cwd=app,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
