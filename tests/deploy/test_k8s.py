@@ -407,3 +407,21 @@ def test_the_proxy_refuses_to_start_with_a_bad_key(inference_key: str) -> None:
     )
     assert result.returncode == 1 and result.stdout == ""
     assert "TS_PROXY_INFERENCE_KEY" in result.stderr
+
+
+def test_pod_environment_changes_the_torchserve_config_as_intended(rendered: Any) -> None:
+    """The TS_* variables of the pod are keys scripts/torchserve_ctl.py really overrides."""
+    from scripts.torchserve_ctl import resolve_config
+
+    overlay, resources = rendered
+    torchserve = container(by_kind(resources, "Deployment")["torchserve"], "torchserve")
+    env = {name: entry["value"] for name, entry in env_of(torchserve).items() if "value" in entry}
+    config = resolve_config(PROPS, env)
+    for name, value in env.items():
+        if name.startswith("TS_"):
+            # An unknown key would be dropped by env_overrides and never reach TorchServe.
+            assert config.get(name.removeprefix("TS_").lower()) == value, name
+    assert config["disable_token_authorization"] == "true"
+    assert all(config[f"{api}_address"].startswith("http://127.0.0.1:") for api in TS_PORTS)
+    if overlay == "cpu":
+        assert config["number_of_gpu"] == "0"
