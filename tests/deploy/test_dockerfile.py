@@ -312,3 +312,18 @@ def test_what_a_target_copies_is_enough_to_start(target: str, tmp_path: Path) ->
         timeout=120,
     )
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_image_ts_variables_are_keys_the_controller_overrides() -> None:
+    """Each TS_* the torchserve image sets reaches TorchServe through torchserve_ctl."""
+    from scripts.torchserve_ctl import resolve_config
+
+    props = read_properties((REPO_ROOT / "config" / "config.properties").read_text())
+    text = " ".join(
+        ins.text for ins in INSTRUCTIONS if ins.keyword == "ENV" and ins.stage == "torchserve"
+    )
+    env = dict(re.findall(r"(TS_\w+)=(\S+)", text))
+    assert env, "no TS_* variable found in the torchserve target"
+    config = resolve_config(props, env)
+    for name, value in env.items():
+        assert config.get(name.removeprefix("TS_").lower()) == value, name
