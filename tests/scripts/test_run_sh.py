@@ -19,7 +19,8 @@ import requests
 
 from scripts.torchserve_ctl import TorchServe
 from tests.conftest import clean_environ
-from tests.helpers import REPO_ROOT, canvas_digit, free_ports
+from tests.helpers import REPO_ROOT, free_ports
+from tests.webui.conftest import drawn_zero
 
 pytestmark = pytest.mark.integration
 
@@ -86,7 +87,7 @@ def test_run_script_serves_the_ui_and_stops_everything_on_ctrl_c(torchserve, tmp
         health = requests.get(f"{url}/api/health", timeout=5).json()
         assert health["status"] == "ok", health
         response = requests.post(
-            f"{url}/api/predict", files={"file": ("d.png", canvas_digit())}, timeout=10
+            f"{url}/api/predict", files={"file": ("d.png", drawn_zero())}, timeout=10
         )
         assert response.status_code == 200, response.text
         assert server.is_running()  # the UI talks to the TorchServe run.sh started

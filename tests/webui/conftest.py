@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import socket
 import threading
@@ -13,6 +14,7 @@ from typing import Any
 
 import pytest
 from flask import Flask
+from PIL import Image, ImageDraw
 
 from webui import create_app
 
@@ -22,6 +24,16 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def drawn_zero(size: int = 280) -> bytes:
+    """A canvas-like PNG: a hand-drawn-looking '0' (a thick dark ellipse) on white."""
+    canvas = Image.new("L", (size, size), 255)
+    box = (size * 0.32, size * 0.18, size * 0.68, size * 0.82)
+    ImageDraw.Draw(canvas).ellipse(box, outline=20, width=max(2, size // 14))
+    buffer = io.BytesIO()
+    canvas.save(buffer, format="PNG")
+    return buffer.getvalue()
 
 
 def make_app(**settings: Any) -> Flask:

@@ -9,8 +9,8 @@ import pytest
 import requests
 from PIL import Image
 
-from tests.helpers import canvas_digit, mnist_samples, png_bytes
-from tests.webui.conftest import make_app
+from tests.helpers import mnist_samples, png_bytes
+from tests.webui.conftest import drawn_zero, make_app
 
 pytestmark = pytest.mark.integration
 
@@ -104,7 +104,7 @@ def test_the_model_input_comes_back_as_a_28x28_png(client, samples):
 
 
 def test_multipart_json_and_raw_body_give_the_same_answer(client):
-    data = canvas_digit()
+    data = drawn_zero()
     url = "data:image/png;base64," + base64.b64encode(data).decode()
     answers = [
         client.post("/api/predict", data={"file": (io.BytesIO(data), "canvas.png")}),
@@ -126,7 +126,7 @@ def blank_png() -> bytes:
     ("data", "status"),
     [
         (b"these are not the bytes of an image", 400),
-        (canvas_digit()[:200], 400),  # truncated PNG
+        (drawn_zero()[:200], 400),  # truncated PNG
         (blank_png(), 422),  # decodes, but there is no digit
     ],
 )
@@ -149,7 +149,7 @@ def test_a_missing_model_leaves_the_other_answering(torchserve):
     )
     try:
         client = app.test_client()
-        response = client.post("/api/predict", data=canvas_digit(), content_type="image/png")
+        response = client.post("/api/predict", data=drawn_zero(), content_type="image/png")
         assert response.status_code == 200
         assert isinstance(response.json["mlp_prediction"], int)
         assert response.json["cnn_prediction"] is None
@@ -187,8 +187,7 @@ def rotate(torchserve, kind: str) -> None:
 
 def test_rotated_keys_are_picked_up_without_a_restart(client, torchserve):
     assert (
-        client.post("/api/predict", data=canvas_digit(), content_type="image/png").status_code
-        == 200
+        client.post("/api/predict", data=drawn_zero(), content_type="image/png").status_code == 200
     )
     assert client.get("/api/health").status_code == 200
     old = torchserve.keys()
@@ -199,13 +198,13 @@ def test_rotated_keys_are_picked_up_without_a_restart(client, torchserve):
     # the old key no longer works at TorchServe…
     stale = requests.post(
         f"{torchserve.inference_url}/predictions/mnist_mlp",
-        data=canvas_digit(),
+        data=drawn_zero(),
         headers={"Authorization": f"Bearer {old['inference']}"},
         timeout=5,
     )
     assert stale.status_code == 400
     # …yet the UI, which still holds it, answers without a restart
-    response = client.post("/api/predict", data=canvas_digit(), content_type="image/png")
+    response = client.post("/api/predict", data=drawn_zero(), content_type="image/png")
     assert response.status_code == 200, response.json
     assert response.json["errors"] == {}
     assert client.get("/api/health").json["status"] == "ok"

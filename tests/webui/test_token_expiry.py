@@ -13,8 +13,8 @@ import pytest
 
 from scripts.torchserve_ctl import TorchServe
 from tests.conftest import clean_environ
-from tests.helpers import canvas_digit, loopback_overrides
-from tests.webui.conftest import make_app
+from tests.helpers import loopback_overrides
+from tests.webui.conftest import drawn_zero, make_app
 
 pytestmark = pytest.mark.integration
 
@@ -52,15 +52,13 @@ def test_expired_keys_are_renewed_through_the_token_api(short_lived_keys):
     client = app.test_client()
     try:
         assert (
-            client.post("/api/predict", data=canvas_digit(), content_type="image/png").json[
-                "errors"
-            ]
+            client.post("/api/predict", data=drawn_zero(), content_type="image/png").json["errors"]
             == {}
         )
         first = server.keys()
         time.sleep(max(0.0, expiry(server.key_file, "inference") - time.time()) + 0.5)
 
-        response = client.post("/api/predict", data=canvas_digit(), content_type="image/png")
+        response = client.post("/api/predict", data=drawn_zero(), content_type="image/png")
         assert response.status_code == 200, response.json
         assert response.json["errors"] == {}
         assert server.keys()["inference"] != first["inference"]  # the UI had a new one issued
