@@ -43,5 +43,8 @@ evaluate: setup  ## evaluate committed weights on the MNIST test set: make evalu
 archives: setup  ## build model_store/*.mar from the committed weights
 	$(PY) -m scripts.build_archives
 
+bench-perf: setup  ## speed benchmark, in-process vs TorchServe vs web UI (ARGS="--quick", "soak", "fuzz", "cold-start")
+	$(PY) -m benchmarks.perf $(ARGS)
+
 clean:  ## remove build outputs
 	rm -rf model_store run artifacts .pytest_cache .ruff_cache
