@@ -313,10 +313,12 @@ def stack_for(args: argparse.Namespace, work_dir: Path) -> Stack:
         ui_env["GUNICORN_THREADS"] = str(args.gunicorn_threads)
     if args.pool_size is not None:
         ui_env["WEBUI_POOL_SIZE"] = str(args.pool_size)
+    ts_overrides = dict(item.split("=", 1) for item in args.ts_set)
     return Stack(
         work_dir,
         args.weights_dir,
         model_settings=model_settings,
+        ts_overrides=ts_overrides,
         worker_env=worker_env,
         ui_env=ui_env,
         with_ui=not args.no_ui,
@@ -349,6 +351,7 @@ def tuning_config(args: argparse.Namespace) -> dict[str, Any]:
         "gunicorn_threads",
         "pool_size",
         "baseline_threads",
+        "ts_set",
     )
     return {key: getattr(args, key) for key in keys}
 
@@ -818,6 +821,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     t.add_argument("--gunicorn-threads", type=int, default=None, help="[config/gunicorn.conf.py]")
     t.add_argument(
         "--pool-size", type=int, default=None, help="UI keep-alive pool [webui/config.py]"
+    )
+    t.add_argument(
+        "--ts-set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra TorchServe config.properties setting (repeatable)",
     )
     t.add_argument(
         "--no-ui", action="store_true", help="start TorchServe only (targets ts_*, inproc_*)"

@@ -13,7 +13,7 @@ before each cell is not recorded. Targets:
 HTTP clients are asyncio coroutines writing pre-built requests on keep-alive connections: about
 a tenth of a millisecond of CPU per request, so the load generator takes little of the CPU the
 server needs. In-process clients are threads calling preprocessing and the models directly.
-Every cell also reports the CPU seconds the load generator, the watched server processes and
+Every cell also reports the CPU seconds the load generator, each kind of watched server process and
 the whole machine used while it ran.
 """
 
@@ -275,9 +275,21 @@ def inprocess_phase(job: dict[str, Any]) -> Callable[[int, Recorder], None]:
 # ---------------------------------------------------------------------------------------------
 
 
-def cpu_seconds(pids: Iterable[int]) -> float:
-    """User + system CPU seconds of processes and their children (gone ones count 0)."""
-    total = 0.0
+def process_kind(proc: psutil.Process) -> str:
+    """What a server process is: torchserve-frontend, torchserve-worker, gunicorn or its name."""
+    cmd = " ".join(proc.cmdline())
+    if "org.pytorch.serve.ModelServer" in cmd:
+        return "torchserve-frontend"
+    if "model_service_worker" in cmd:
+        return "torchserve-worker"
+    if "gunicorn" in cmd or "mnist-serve-webui" in cmd:
+        return "gunicorn"
+    return proc.name()
+
+
+def cpu_seconds(pids: Iterable[int]) -> dict[str, float]:
+    """User + system CPU seconds of processes and their descendants, by kind of process."""
+    totals: dict[str, float] = {}
     for pid in pids:
         try:
             proc = psutil.Process(pid)
@@ -287,10 +299,11 @@ def cpu_seconds(pids: Iterable[int]) -> float:
         for p in procs:
             try:
                 times = p.cpu_times()
-                total += times.user + times.system
+                kind = process_kind(p)
             except psutil.Error:
                 continue
-    return total
+            totals[kind] = totals.get(kind, 0.0) + times.user + times.system
+    return totals
 
 
 def machine_busy_seconds() -> float:
@@ -313,9 +326,10 @@ def run_cell(phase: Callable[[int, Recorder], None], cell: Cell, watch: list[int
     result.elapsed_s = time.perf_counter() - start
     result.clients = cell.clients
     result.statuses = dict(rec.statuses)
+    after = cpu_seconds(watch)
     result.cpu_s = {
         "loadgen": time.process_time() - own,
-        "servers": cpu_seconds(watch) - server,
+        **{kind: seconds - server.get(kind, 0.0) for kind, seconds in after.items()},
         "machine": machine_busy_seconds() - busy,
     }
     return result

@@ -38,8 +38,9 @@ def summarize(cell: Mapping[str, Any]) -> dict[str, Any]:
     summary["statuses"] = dict(cell["statuses"])
     if cell.get("error_samples"):
         summary["error_samples"] = list(cell["error_samples"])
-    cpu = cell.get("cpu_s") or {}
+    cpu = dict(cell.get("cpu_s") or {})
     if cpu and done:
+        cpu["servers"] = sum(v for k, v in cpu.items() if k not in {"loadgen", "machine"})
         summary["cpu_ms_per_request"] = {k: round(1000 * v / done, 3) for k, v in cpu.items()}
         summary["machine_busy_cores"] = round(cpu.get("machine", 0.0) / elapsed, 2)
     summary["elapsed_s"] = round(cell["elapsed_s"], 3)
