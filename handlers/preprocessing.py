@@ -27,6 +27,12 @@ MNIST_STD = 0.3081
 OUTPUT_SIZE = 28  # side of the model input
 FIT_SIZE = 20  # the digit's longer side inside the output, as in MNIST
 WORK_SIZE = 512  # longer side an input is reduced to before analysis
+SMALL_SIDE = 128  # shorter side of the copy that lighting is analysed on
+SMALL_IMAGE = 160  # images no larger than this are scans or exports, never photos
+MAX_RULING_TILT = 10.0  # degrees
+RULING_RUN = 0.125  # straight run (share of the side) that makes a line a ruling candidate
+RULING_SPAN = 0.5  # shortest ruling, as a share of the image side
+RULING_THICKNESS = 0.02  # thickest ruling, as a share of the shorter side
 
 MAX_BYTES = 10 * 1024 * 1024  # largest encoded image accepted
 MAX_PIXELS = 40_000_000  # largest decoded image accepted (a 6000×4000 photo is 24 MP)
@@ -178,37 +184,161 @@ def _odd(n: float) -> int:
     return max(3, int(n) | 1)
 
 
-def _otsu_mask(ink: np.ndarray) -> np.ndarray:
-    levels = np.clip(ink / max(float(ink.max()), 1e-6) * 255.0, 0, 255).astype(np.uint8)
-    _, mask = cv2.threshold(levels, 0, 1, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    return mask.astype(bool)
+def _morph(img: np.ndarray, op: int, size: int) -> np.ndarray:
+    kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (size, size))
+    return cv2.morphologyEx(img, op, kernel, borderType=cv2.BORDER_REPLICATE)
 
 
-def remove_background(ink: np.ndarray) -> np.ndarray:
-    """Subtract the background level, following uneven lighting and shadows where there are any.
+def _reduce(img: np.ndarray, side: int = SMALL_SIDE) -> np.ndarray:
+    """Shrink (area-averaging) so the shorter side is about `side`; never enlarges."""
+    height, width = img.shape
+    step = min(height, width) // side
+    if step <= 1:
+        return img
+    size = (max(1, width // step), max(1, height // step))
+    return cv2.resize(img, size, interpolation=cv2.INTER_AREA)
 
-    A flat background (scans, canvases) is subtracted as one level, so fat strokes are never
-    hollowed out. A varying one (phone photos) is estimated by a grey opening with a kernel a few
-    strokes wide (a top-hat transform), smoothed, and subtracted pixel by pixel.
+
+def _flat_level(closed: np.ndarray) -> float | None:
+    """The paper level of a closed (ink-free) image when its lighting is even, else None."""
+    lo, level, hi = np.percentile(closed, (2, 50, 98))
+    return float(level) if hi - lo < 0.08 * max(float(level), 1e-3) else None
+
+
+def _locally_dark(small: np.ndarray) -> bool:
+    """True when, around most pixels, the local majority (median) is nearer the local maximum
+    than the minimum: dark strokes and rulings on brighter paper, wherever the light falls."""
+    size = _odd(min(small.shape) / 8)
+    levels = np.clip(small * 255.0, 0, 255).astype(np.uint8)
+    kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (size, size))
+    high = cv2.dilate(levels, kernel).astype(np.int32)
+    low = cv2.erode(levels, kernel).astype(np.int32)
+    median = cv2.medianBlur(levels, size).astype(np.int32)
+    return int((2 * median - high - low).sum()) >= 0
+
+
+@dataclass(frozen=True)
+class Lighting:
+    """Which way the ink goes, and the paper's brightness (a level, or a map when uneven)."""
+
+    ink_dark: bool
+    background: float | np.ndarray  # in "paper" polarity: paper bright, ink dark
+
+
+def _border_share(mask: np.ndarray) -> float:
+    """Share of the outermost pixels of an image that are set in `mask`."""
+    ring = np.concatenate([mask[0], mask[-1], mask[1:-1, 0], mask[1:-1, -1]])
+    return float(ring.mean())
+
+
+def _even_despite_fat_strokes(paper: np.ndarray, narrow: np.ndarray) -> float | None:
+    """The paper level of an export or scan whose fat strokes defeat the narrow closing.
+
+    Even if a closing half the image wide is flat, most pixels sit at that level, and what the
+    narrow closing left dark (stroke crossings) stays off the image border, unlike a desk, a
+    shadow or vignetting.
     """
-    mask = _otsu_mask(ink)
-    paper = ink[~mask]
-    if paper.size == 0:
-        return ink - float(ink.min())
-    lo, median, hi = np.percentile(paper, (5, 50, 95))
-    if hi - lo < 0.1:
-        return np.clip(ink - np.float32(median), 0.0, None)
-    side = min(ink.shape)
-    k = _odd(np.clip(4.0 * stroke_width(mask), 0.1 * side, 0.35 * side))
-    kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (k, k))
-    background = cv2.blur(cv2.morphologyEx(ink, cv2.MORPH_OPEN, kernel), (k, k))
-    return np.clip(ink - background, 0.0, None)
+    level = _flat_level(_morph(paper, cv2.MORPH_CLOSE, _odd(min(paper.shape) / 2)))
+    if level is None or np.mean(np.abs(paper - level) < 0.05 * level) < 0.6:
+        return None
+    if _border_share(narrow < 0.92 * level) > 0.02:
+        return None
+    return level
+
+
+def analyse_lighting(grey: np.ndarray) -> Lighting:
+    """Decide the ink's polarity and estimate the paper's brightness under it.
+
+    A grey closing (max then min filter) fills every dark structure narrower than its window
+    (strokes, rulings, specks) and keeps large regions such as shadows; it runs on a copy
+    reduced to about 128 pixels, where strokes are already faint and noise averaged out. When
+    the closed paper is even, one level is used (a flat level never hollows out fat strokes) and
+    the background is the majority; otherwise (a photo with shadows, vignetting or a desk beside
+    the sheet, where the majority may be dark) the map follows the light and the ink is the
+    local minority. Small images are never photos: they are taken as even.
+    """
+    if max(grey.shape) <= SMALL_IMAGE:
+        dark = ink_is_dark(grey)
+        return Lighting(dark, float(np.percentile(grey if dark else 1.0 - grey, 98)))
+    small = _reduce(grey)
+    side = min(small.shape)
+    papers = {True: small, False: 1.0 - small}
+    closed = {d: _morph(p, cv2.MORPH_CLOSE, _odd(side / 6)) for d, p in papers.items()}
+    levels = {d: _flat_level(c) for d, c in closed.items()}
+    if levels[True] is not None and levels[False] is not None:
+        dark = ink_is_dark(grey)
+    elif levels[True] is not None or levels[False] is not None:
+        dark = levels[True] is not None
+    else:
+        dark = ink_is_dark(grey)
+        level = _even_despite_fat_strokes(papers[dark], closed[dark])
+        if level is not None:
+            return Lighting(dark, level)
+        dark = _locally_dark(small)
+    level = levels[dark]
+    if level is not None:
+        return Lighting(dark, level)
+    follow = _morph(papers[dark], cv2.MORPH_CLOSE, _odd(side / 10))
+    height, width = grey.shape
+    return Lighting(dark, cv2.resize(follow, (width, height), interpolation=cv2.INTER_LINEAR))
+
+
+def estimate_background(paper: np.ndarray) -> np.ndarray | float:
+    """The brightness of paper (ink dark) under the ink: a level when even, else a map."""
+    return analyse_lighting(paper).background
+
+
+def ink_and_noise(grey: np.ndarray) -> tuple[np.ndarray, float | np.ndarray]:
+    """Ink as bright values on a zero background, and the noise level (σ) of that image.
+
+    The image is divided by the estimated paper brightness, so ink in a shadow is as strong as
+    ink in full light; where the "paper" is very dark (a desk beside the sheet) nothing counts.
+    Ink only ever darkens paper, so whatever comes out brighter than the paper is noise: its
+    spread measures σ without being fooled by how much of the image the digit covers. Division
+    amplifies the noise of dark regions, so under uneven light σ is a map.
+    """
+    light = analyse_lighting(grey)
+    paper = (grey if light.ink_dark else 1.0 - grey).astype(np.float32)
+    background = light.background
+    if isinstance(background, float):
+        background = max(background, 1e-3)
+    else:
+        background = np.maximum(background, 1e-3)
+    darkening = background - paper
+    step = max(1, min(paper.shape) // 128)
+    sample = darkening[::step, ::step]
+    below = sample[sample < 0]
+    sigma = 1.4826 * float(np.median(-below)) if below.size >= 16 else 0.0
+    ink = darkening / background
+    if isinstance(background, float):
+        return np.clip(ink, 0.0, 1.0).astype(np.float32), sigma / background
+    ink[background < 0.3 * float(np.percentile(background, 95))] = 0.0
+    return np.clip(ink, 0.0, 1.0).astype(np.float32), (sigma / background).astype(np.float32)
 
 
 def ink_image(grey: np.ndarray) -> np.ndarray:
     """Ink as bright values on a zero background, whatever the input's polarity and lighting."""
-    ink = 1.0 - grey if ink_is_dark(grey) else grey
-    return remove_background(ink.astype(np.float32))
+    return ink_and_noise(grey)[0]
+
+
+def ink_mask(ink: np.ndarray, sigma: float | np.ndarray = 0.0) -> np.ndarray:
+    """Pixels that are ink: weak ink connected to strong ink (hysteresis thresholds).
+
+    The weak threshold sits well above the noise (σ, a level or a map); the strong one is
+    relative to the darkest ink, so a faint pencil digit is found as readily as a black marker.
+    """
+    smooth = cv2.GaussianBlur(ink, (3, 3), 0)
+    top = float(smooth.max())
+    if top < 0.04:
+        raise ImageError("no digit found: the image has no visible ink", status=422)
+    low = np.minimum(np.maximum(4.0 * sigma, max(0.1 * top, 0.02)), 0.5 * top)
+    high = np.minimum(np.maximum(2.0 * low, 0.35 * top), 0.8 * top)
+    weak = (smooth > low).astype(np.uint8)
+    count, labels = cv2.connectedComponents(weak, connectivity=8)
+    strong = np.zeros(count, bool)
+    strong[np.unique(labels[smooth > high])] = True
+    strong[0] = False
+    return strong[labels]
 
 
 def ink_threshold(ink: np.ndarray) -> float:
@@ -220,6 +350,78 @@ def ink_threshold(ink: np.ndarray) -> float:
     levels = np.clip(smooth / top * 255.0, 0, 255).astype(np.uint8)
     otsu, _ = cv2.threshold(levels, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     return max(float(otsu) / 255.0 * top, 0.1 * top)
+
+
+# ---------------------------------------------------------------------------------------------
+# Ruled and squared paper
+# ---------------------------------------------------------------------------------------------
+
+
+def ruling_angle(ink: np.ndarray, spread: float = MAX_RULING_TILT) -> float:
+    """Tilt (degrees) that best lines up the image's near-horizontal lines with its rows.
+
+    Rows of a rotated low-resolution copy are summed; long lines pile up into few rows, so the
+    sum of squared row totals peaks at their angle (perspective makes rulings only roughly
+    parallel: this is their average).
+    """
+    small = _reduce(ink, 96)
+    h, w = small.shape
+    best, best_score = 0.0, -1.0
+    for angle in np.arange(-spread, spread + 0.1, 1.0):
+        rot = cv2.getRotationMatrix2D((w / 2, h / 2), float(angle), 1.0)
+        rows = cv2.warpAffine(small, rot, (w, h)).sum(axis=1)
+        score = float((rows**2).sum())
+        if score > best_score:
+            best, best_score = float(angle), score
+    return best
+
+
+def _horizontal_rulings(levels: np.ndarray, threshold: int) -> np.ndarray:
+    """0/1 mask of the long, thin, nearly horizontal lines of an ink image (uint8 levels)."""
+    height, width = levels.shape
+    angle = ruling_angle(levels.astype(np.float32))
+    centre = (width / 2, height / 2)
+    upright = cv2.warpAffine(levels, cv2.getRotationMatrix2D(centre, angle, 1.0), (width, height))
+    # a little vertical slack absorbs what perspective leaves of the tilt
+    slack = cv2.dilate(upright, np.ones((3, 1), np.uint8))
+    runs = cv2.morphologyEx(slack, cv2.MORPH_OPEN, np.ones((1, _odd(RULING_RUN * width)), np.uint8))
+    thick = _odd(max(5.0, RULING_THICKNESS * min(height, width)))
+    thin = cv2.subtract(runs, cv2.morphologyEx(runs, cv2.MORPH_OPEN, np.ones((thick, 1), np.uint8)))
+    _, labels, stats, _ = cv2.connectedComponentsWithStats((thin > threshold).astype(np.uint8), 8)
+    long = np.flatnonzero(stats[1:, cv2.CC_STAT_WIDTH] >= RULING_SPAN * width) + 1
+    if long.size == 0:
+        return np.zeros_like(levels)
+    lines = np.isin(labels, long).astype(np.uint8)
+    back = cv2.getRotationMatrix2D(centre, -angle, 1.0)
+    return cv2.warpAffine(lines, back, (width, height), flags=cv2.INTER_NEAREST)
+
+
+def remove_rulings(ink: np.ndarray, sigma: float | np.ndarray = 0.0) -> np.ndarray:
+    """Fade out the lines of ruled or squared paper, and other long straight lines such as a
+    sheet's edge, leaving the strokes that cross them.
+
+    Lines are found on a half-resolution copy: after straightening their average tilt, thin
+    structures that stay bright along a straight run an eighth of the image long and join into
+    lines across at least half of it; a digit's strokes are shorter or fatter. Along them the
+    ink loses the lines' typical strength, so a pen stroke over a pale ruling survives.
+    """
+    if max(ink.shape) <= SMALL_IMAGE:
+        return ink
+    half = cv2.resize(ink, (ink.shape[1] // 2, ink.shape[0] // 2), interpolation=cv2.INTER_AREA)
+    levels = np.clip(half * 255.0, 0, 255).astype(np.uint8)
+    noise = float(np.median(sigma)) if not isinstance(sigma, float) else sigma
+    threshold = int(255 * max(3.0 * noise, 0.03))
+    lines = (
+        _horizontal_rulings(levels, threshold) | _horizontal_rulings(levels.T.copy(), threshold).T
+    )
+    if not lines.any():
+        return ink
+    band = cv2.resize(lines, (ink.shape[1], ink.shape[0]), interpolation=cv2.INTER_NEAREST)
+    band = cv2.dilate(band, np.ones((3, 3), np.uint8)).astype(bool)
+    on_line = ink[band]
+    strength = float(np.median(on_line[on_line > threshold / 255.0])) if on_line.size else 0.0
+    faded = np.maximum(ink - 1.3 * strength, 0.0)
+    return np.where(band, faded, ink).astype(np.float32)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -245,26 +447,30 @@ def _union(a: Box, b: Box) -> Box:
     )
 
 
-def select_digit(mask: np.ndarray) -> tuple[np.ndarray, Box]:
-    """Keep the digit's components: the largest blob plus the sizeable pieces close to it.
+def select_digit(mask: np.ndarray, ink: np.ndarray | None = None) -> tuple[np.ndarray, Box]:
+    """Keep the digit's components: the heaviest blob plus the sizeable pieces close to it.
 
-    Specks are dropped, and so are blobs touching the image border (paper edges, shadows,
-    fingers) whenever something else of a comparable size lies inside the image.
+    Weight is the ink a component holds (its area when no ink image is given). Specks are
+    dropped, and so are blobs touching the image border (paper edges, shadows, fingers) whenever
+    something else of a comparable weight lies inside the image.
     """
     count, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), 8)
     if count <= 1:
         raise ImageError("no digit found: nothing stands out from the background", status=422)
     stats = stats[1:]
-    areas = stats[:, cv2.CC_STAT_AREA].astype(np.float64)
+    if ink is None:
+        weights = stats[:, cv2.CC_STAT_AREA].astype(np.float64)
+    else:
+        weights = np.bincount(labels.ravel(), ink.ravel(), minlength=count)[1:]
     inside = ~_touches_border(stats, mask.shape)
-    candidates = areas >= 0.02 * areas.max()
+    candidates = weights >= 0.02 * weights.max()
     seeds = candidates.copy()
-    if (candidates & inside).any() and areas[inside].max() >= 0.15 * areas.max():
+    if (candidates & inside).any() and weights[inside].max() >= 0.15 * weights.max():
         seeds &= inside
     boxes = [Box(int(t), int(lf), int(t + h), int(lf + w)) for lf, t, w, h, _ in stats]
-    main = int(np.argmax(np.where(seeds, areas, -1)))
+    main = int(np.argmax(np.where(seeds, weights, -1)))
     # Pieces of the digit may touch the border of a tight crop; big border blobs are clutter.
-    joinable = (seeds | (areas <= areas[main])) & (areas >= 0.03 * areas[main])
+    joinable = (seeds | (weights <= weights[main])) & (weights >= 0.03 * weights[main])
     chosen, box = {main}, boxes[main]
     grown = True
     while grown:
@@ -347,10 +553,10 @@ def fit_and_center(ink: np.ndarray) -> np.ndarray:
 
 def extract_digit(grey: np.ndarray) -> np.ndarray:
     """From a grey image, the digit alone: ink bright on 0, cropped, levels in [0, 1]."""
-    ink = ink_image(grey)
-    threshold = ink_threshold(ink)
-    mask = cv2.GaussianBlur(ink, (3, 3), 0) > threshold
-    keep, box = select_digit(mask)
+    ink, sigma = ink_and_noise(grey)
+    ink = remove_rulings(ink, sigma)
+    mask = ink_mask(ink, sigma)
+    keep, box = select_digit(mask, ink)
     margin = max(1, round(min(ink.shape) / 100))
     soft = cv2.dilate(keep.astype(np.uint8), np.ones((2 * margin + 1,) * 2, np.uint8)) > 0
     digit = np.where(soft, ink, 0.0)
