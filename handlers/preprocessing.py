@@ -29,6 +29,7 @@ FIT_SIZE = 20  # the digit's longer side inside the output, as in MNIST
 WORK_SIZE = 512  # longer side an input is reduced to before analysis
 SMALL_SIDE = 128  # shorter side of the copy that lighting is analysed on
 SMALL_IMAGE = 160  # images no larger than this are scans or exports, never photos
+SHARP_CLOSING = 0.08  # window of the full-resolution closing, as a share of the shorter side
 MAX_RULING_TILT = 10.0  # degrees
 RULING_RUN = 0.125  # straight run (share of the side) that makes a line a ruling candidate
 RULING_SPAN = 0.5  # shortest ruling, as a share of the image side
@@ -143,9 +144,14 @@ def decode_image(data: bytes, work_size: int = WORK_SIZE) -> np.ndarray:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # Pillow's metadata warnings are not the client's fault
             if img.format == "JPEG":
-                img.draft("RGB", (work_size, work_size))
+                # DCT scaling, and only the luma plane when the file is colour (YCbCr)
+                img.draft("L" if img.mode in {"L", "RGB"} else img.mode, (work_size, work_size))
             img = ImageOps.exif_transpose(img) or img
             img.load()
+            if img.mode == "RGB":
+                img = img.convert("L")
+            if img.mode == "L":  # the common case: shrink 8-bit levels, then go to float
+                return resize_longest(np.asarray(img), work_size).astype(np.float32) / 255.0
             grey, alpha = _to_array(img)
     except ImageError:
         raise
@@ -159,10 +165,15 @@ def decode_image(data: bytes, work_size: int = WORK_SIZE) -> np.ndarray:
 
 
 def resize_longest(grey: np.ndarray, limit: int) -> np.ndarray:
-    """Shrink (area-averaging) so the longer side is at most `limit`; never enlarges."""
+    """Shrink (area-averaging) so the longer side is at most `limit`; never enlarges.
+
+    Float input stays float32; 8-bit input stays 8-bit (faster to shrink).
+    """
     height, width = grey.shape
     longest = max(height, width)
     if longest <= limit:
+        if grey.dtype == np.uint8:
+            return np.ascontiguousarray(grey)
         return np.ascontiguousarray(grey, dtype=np.float32)
     scale = limit / longest
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
@@ -174,10 +185,20 @@ def resize_longest(grey: np.ndarray, limit: int) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------
 
 
+def _sample(img: np.ndarray, target: int = 16_384) -> np.ndarray:
+    """A regular subsample of about `target` pixels, for statistics."""
+    step = max(1, int(np.sqrt(img.size / target)))
+    return img[::step, ::step]
+
+
 def ink_is_dark(grey: np.ndarray) -> bool:
-    """True when the ink is darker than the background (the background is the majority)."""
-    low, median, high = np.percentile(grey, (0.5, 50, 99.5))
-    return bool(median - low > high - median)
+    """True when the ink is darker than the background (the background is the majority).
+
+    The ink is the long tail of the histogram: its skew is negative for dark ink. Unlike
+    percentiles, this holds however few pixels the ink covers.
+    """
+    sample = _sample(grey).astype(np.float64)
+    return bool(((sample - sample.mean()) ** 3).mean() <= 0.0)
 
 
 def _odd(n: float) -> int:
@@ -274,13 +295,22 @@ def analyse_lighting(grey: np.ndarray) -> Lighting:
         level = _even_despite_fat_strokes(papers[dark], closed[dark])
         if level is not None:
             return Lighting(dark, level)
-        dark = _locally_dark(small)
+        # A photo: dark ink on paper, unless the scene is mostly dark and its thin structures
+        # are bright (chalk on a board, a white pen on black card).
+        dark = bool(np.median(small) >= 0.5 or _locally_dark(small))
     level = levels[dark]
     if level is not None:
         return Lighting(dark, level)
     follow = _morph(papers[dark], cv2.MORPH_CLOSE, _odd(side / 10))
     height, width = grey.shape
-    return Lighting(dark, cv2.resize(follow, (width, height), interpolation=cv2.INTER_LINEAR))
+    smooth = cv2.resize(follow, (width, height), interpolation=cv2.INTER_LINEAR)
+    # Enlarged, the map blurs sharp edges (a sheet's edge, a hard shadow) and would make the
+    # dark side look like ink; a closing at full resolution keeps them sharp.
+    paper = grey if dark else 1.0 - grey
+    sharp = _morph(
+        paper.astype(np.float32), cv2.MORPH_CLOSE, _odd(SHARP_CLOSING * min(height, width))
+    )
+    return Lighting(dark, np.minimum(smooth, sharp))
 
 
 def estimate_background(paper: np.ndarray) -> np.ndarray | float:
@@ -288,7 +318,9 @@ def estimate_background(paper: np.ndarray) -> np.ndarray | float:
     return analyse_lighting(paper).background
 
 
-def ink_and_noise(grey: np.ndarray) -> tuple[np.ndarray, float | np.ndarray]:
+def ink_and_noise(
+    grey: np.ndarray, light: Lighting | None = None
+) -> tuple[np.ndarray, float | np.ndarray]:
     """Ink as bright values on a zero background, and the noise level (σ) of that image.
 
     The image is divided by the estimated paper brightness, so ink in a shadow is as strong as
@@ -297,7 +329,7 @@ def ink_and_noise(grey: np.ndarray) -> tuple[np.ndarray, float | np.ndarray]:
     spread measures σ without being fooled by how much of the image the digit covers. Division
     amplifies the noise of dark regions, so under uneven light σ is a map.
     """
-    light = analyse_lighting(grey)
+    light = light or analyse_lighting(grey)
     paper = (grey if light.ink_dark else 1.0 - grey).astype(np.float32)
     background = light.background
     if isinstance(background, float):
@@ -312,7 +344,7 @@ def ink_and_noise(grey: np.ndarray) -> tuple[np.ndarray, float | np.ndarray]:
     ink = darkening / background
     if isinstance(background, float):
         return np.clip(ink, 0.0, 1.0).astype(np.float32), sigma / background
-    ink[background < 0.3 * float(np.percentile(background, 95))] = 0.0
+    ink[background < 0.3 * float(np.percentile(_sample(background), 95))] = 0.0
     return np.clip(ink, 0.0, 1.0).astype(np.float32), (sigma / background).astype(np.float32)
 
 
@@ -329,7 +361,7 @@ def ink_mask(ink: np.ndarray, sigma: float | np.ndarray = 0.0) -> np.ndarray:
     """
     smooth = cv2.GaussianBlur(ink, (3, 3), 0)
     top = float(smooth.max())
-    if top < 0.04:
+    if top < max(0.04, 6.0 * float(np.median(sigma))):
         raise ImageError("no digit found: the image has no visible ink", status=422)
     low = np.minimum(np.maximum(4.0 * sigma, max(0.1 * top, 0.02)), 0.5 * top)
     high = np.minimum(np.maximum(2.0 * low, 0.35 * top), 0.8 * top)
@@ -365,19 +397,22 @@ def ruling_angle(ink: np.ndarray, spread: float = MAX_RULING_TILT) -> float:
     parallel: this is their average).
     """
     small = _reduce(ink, 96)
+    # only thin structures count: a fat digit would pull the angle towards its own strokes
+    small = small - _morph(small, cv2.MORPH_OPEN, 3)
     h, w = small.shape
-    best, best_score = 0.0, -1.0
-    for angle in np.arange(-spread, spread + 0.1, 1.0):
-        rot = cv2.getRotationMatrix2D((w / 2, h / 2), float(angle), 1.0)
+
+    def score(angle: float) -> float:
+        rot = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
         rows = cv2.warpAffine(small, rot, (w, h)).sum(axis=1)
-        score = float((rows**2).sum())
-        if score > best_score:
-            best, best_score = float(angle), score
-    return best
+        return float((rows**2).sum())
+
+    coarse = max(np.arange(-spread, spread + 0.1, 2.5), key=score)  # then refine by 1°
+    return float(max((coarse - 1.0, coarse, coarse + 1.0), key=score))
 
 
-def _horizontal_rulings(levels: np.ndarray, threshold: int) -> np.ndarray:
-    """0/1 mask of the long, thin, nearly horizontal lines of an ink image (uint8 levels)."""
+def _horizontal_rulings(levels: np.ndarray, threshold: int, lone: bool) -> np.ndarray:
+    """0/1 mask of the long, thin, nearly horizontal lines of an ink image (uint8 levels):
+    a family of three or more, or any such line when `lone` lines count too."""
     height, width = levels.shape
     angle = ruling_angle(levels.astype(np.float32))
     centre = (width / 2, height / 2)
@@ -387,23 +422,30 @@ def _horizontal_rulings(levels: np.ndarray, threshold: int) -> np.ndarray:
     runs = cv2.morphologyEx(slack, cv2.MORPH_OPEN, np.ones((1, _odd(RULING_RUN * width)), np.uint8))
     thick = _odd(max(5.0, RULING_THICKNESS * min(height, width)))
     thin = cv2.subtract(runs, cv2.morphologyEx(runs, cv2.MORPH_OPEN, np.ones((thick, 1), np.uint8)))
-    _, labels, stats, _ = cv2.connectedComponentsWithStats((thin > threshold).astype(np.uint8), 8)
+    found = (thin > threshold).astype(np.uint8)
+    # a fat digit cuts the line it sits on: bridge such gaps before measuring the span
+    bridged = cv2.morphologyEx(found, cv2.MORPH_CLOSE, np.ones((1, _odd(0.25 * width)), np.uint8))
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(bridged, 8)
     long = np.flatnonzero(stats[1:, cv2.CC_STAT_WIDTH] >= RULING_SPAN * width) + 1
-    if long.size == 0:
+    if long.size == 0 or (long.size < 3 and not lone):
         return np.zeros_like(levels)
-    lines = np.isin(labels, long).astype(np.uint8)
+    lines = found & np.isin(labels, long).astype(np.uint8)
     back = cv2.getRotationMatrix2D(centre, -angle, 1.0)
     return cv2.warpAffine(lines, back, (width, height), flags=cv2.INTER_NEAREST)
 
 
-def remove_rulings(ink: np.ndarray, sigma: float | np.ndarray = 0.0) -> np.ndarray:
+def remove_rulings(
+    ink: np.ndarray, sigma: float | np.ndarray = 0.0, *, lone: bool = True
+) -> np.ndarray:
     """Fade out the lines of ruled or squared paper, and other long straight lines such as a
     sheet's edge, leaving the strokes that cross them.
 
     Lines are found on a half-resolution copy: after straightening their average tilt, thin
     structures that stay bright along a straight run an eighth of the image long and join into
-    lines across at least half of it; a digit's strokes are shorter or fatter. Along them the
-    ink loses the lines' typical strength, so a pen stroke over a pale ruling survives.
+    lines across at least half of it; a digit's strokes are shorter or fatter. Only families of
+    three or more parallel lines count unless `lone` (a photo, where one line may be a sheet's
+    edge); a big digit drawn with a fine pen may have two long strokes, never three. Along the
+    lines the ink loses their typical strength, so a pen stroke over a pale ruling survives.
     """
     if max(ink.shape) <= SMALL_IMAGE:
         return ink
@@ -412,15 +454,17 @@ def remove_rulings(ink: np.ndarray, sigma: float | np.ndarray = 0.0) -> np.ndarr
     noise = float(np.median(sigma)) if not isinstance(sigma, float) else sigma
     threshold = int(255 * max(3.0 * noise, 0.03))
     lines = (
-        _horizontal_rulings(levels, threshold) | _horizontal_rulings(levels.T.copy(), threshold).T
+        _horizontal_rulings(levels, threshold, lone)
+        | _horizontal_rulings(levels.T.copy(), threshold, lone).T
     )
     if not lines.any():
         return ink
     band = cv2.resize(lines, (ink.shape[1], ink.shape[0]), interpolation=cv2.INTER_NEAREST)
     band = cv2.dilate(band, np.ones((3, 3), np.uint8)).astype(bool)
     on_line = ink[band]
-    strength = float(np.median(on_line[on_line > threshold / 255.0])) if on_line.size else 0.0
-    faded = np.maximum(ink - 1.3 * strength, 0.0)
+    on_line = on_line[on_line > threshold / 255.0]
+    strength = float(np.percentile(on_line, 80)) if on_line.size else 0.0
+    faded = np.maximum(ink - 1.2 * strength, 0.0)
     return np.where(band, faded, ink).astype(np.float32)
 
 
@@ -481,8 +525,9 @@ def select_digit(mask: np.ndarray, ink: np.ndarray | None = None) -> tuple[np.nd
                 chosen.add(int(i))
                 box = _union(box, boxes[i])
                 grown = True
-    keep = np.isin(labels, [i + 1 for i in chosen])
-    return keep, box
+    lut = np.zeros(count, bool)
+    lut[[i + 1 for i in chosen]] = True
+    return lut[labels], box
 
 
 # ---------------------------------------------------------------------------------------------
@@ -553,8 +598,11 @@ def fit_and_center(ink: np.ndarray) -> np.ndarray:
 
 def extract_digit(grey: np.ndarray) -> np.ndarray:
     """From a grey image, the digit alone: ink bright on 0, cropped, levels in [0, 1]."""
-    ink, sigma = ink_and_noise(grey)
-    ink = remove_rulings(ink, sigma)
+    if float(grey.max()) - float(grey.min()) < 0.04:
+        raise ImageError("no digit found: the image is blank", status=422)
+    light = analyse_lighting(grey)
+    ink, sigma = ink_and_noise(grey, light)
+    ink = remove_rulings(ink, sigma, lone=not isinstance(light.background, float))
     mask = ink_mask(ink, sigma)
     keep, box = select_digit(mask, ink)
     margin = max(1, round(min(ink.shape) / 100))

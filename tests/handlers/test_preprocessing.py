@@ -1,0 +1,391 @@
+"""Each preprocessing step on synthetic images, the decoder guards, and clean MNIST unchanged."""
+
+from __future__ import annotations
+
+import io
+import struct
+import time
+import zlib
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from handlers import preprocessing as pp
+from handlers.preprocessing import (
+    FIT_SIZE,
+    MNIST_MEAN,
+    MNIST_STD,
+    OUTPUT_SIZE,
+    ImageError,
+    decode_image,
+    fit_and_center,
+    normalize,
+    preprocess,
+)
+
+pytestmark = pytest.mark.unit
+
+
+# ---------------------------------------------------------------------------------------------
+# Synthetic inputs
+# ---------------------------------------------------------------------------------------------
+
+# A "4" as polyline strokes in a unit box: (x, y) from the top-left corner.
+FOUR = [[(0.55, 0.0), (0.05, 0.65), (0.95, 0.65)], [(0.7, 0.3), (0.7, 1.0)]]
+
+
+def draw_four(
+    shape: tuple[int, int] = (280, 280),
+    *,
+    height: float = 0.6,
+    centre: tuple[float, float] = (0.5, 0.5),
+    width: int = 0,
+    ink: int = 0,
+    paper: int = 255,
+) -> np.ndarray:
+    """Grey uint8 image of a '4' `height` (share of the shorter side) tall, centred at `centre`
+    (shares of width and height), with strokes `width` pixels wide (default: a tenth of it)."""
+    rows, cols = shape
+    side = height * min(rows, cols)
+    img = np.full(shape, paper, np.uint8)
+    stroke = width or max(1, round(side / 10))
+    left, top = centre[0] * cols - side / 2, centre[1] * rows - side / 2
+    for line in FOUR:
+        pts = np.array([[left + x * side, top + y * side] for x, y in line], np.float64)
+        cv2.polylines(img, [np.round(pts * 16).astype(np.int32)], False, ink, stroke, 16, 4)
+    return img
+
+
+def encode(img: Image.Image | np.ndarray, fmt: str = "PNG", **options: object) -> bytes:
+    """Image (Pillow or array) → file bytes."""
+    if isinstance(img, np.ndarray):
+        img = Image.fromarray(img)
+    buf = io.BytesIO()
+    img.save(buf, format=fmt, **options)
+    return buf.getvalue()
+
+
+def similarity(a: np.ndarray, b: np.ndarray) -> float:
+    """Correlation of two model inputs (1 = same picture), best over shifts of one pixel:
+    centring by the centre of mass rounds to whole pixels."""
+    shifted = (np.roll(a, (dy, dx), axis=(0, 1)) for dy in (-1, 0, 1) for dx in (-1, 0, 1))
+    return max(float(np.corrcoef(s.ravel(), b.ravel())[0, 1]) for s in shifted)
+
+
+@pytest.fixture(scope="module")
+def reference() -> np.ndarray:
+    """The model input for a plain black '4' on white."""
+    return preprocess(encode(draw_four()))
+
+
+def check_model_input(image: np.ndarray) -> None:
+    """What every successful preprocess returns."""
+    assert image.shape == (OUTPUT_SIZE, OUTPUT_SIZE)
+    assert image.dtype == np.float32
+    assert image.min() >= 0.0 and image.max() <= 1.0
+    assert image.max() > 0.9  # the strokes reach full ink
+
+
+def photo(grey: np.ndarray, light: np.ndarray, noise: float = 0.01, seed: int = 0) -> bytes:
+    """A grey scene under `light` (same shape, gains) with sensor noise, as a JPEG."""
+    rng = np.random.default_rng(seed)
+    scene = grey.astype(np.float32) / 255.0 * light + rng.normal(0, noise, grey.shape)
+    rgb = np.clip(scene * 255 + 0.5, 0, 255).astype(np.uint8)
+    return encode(np.dstack([rgb] * 3), "JPEG", quality=88)
+
+
+# ---------------------------------------------------------------------------------------------
+# The whole chain on synthetic digits
+# ---------------------------------------------------------------------------------------------
+
+
+def test_reference_is_a_centred_digit(reference: np.ndarray) -> None:
+    check_model_input(reference)
+    ys, xs = np.indices(reference.shape)
+    mass = reference.sum()
+    assert abs((ys * reference).sum() / mass - 13.5) < 1.0
+    assert abs((xs * reference).sum() / mass - 13.5) < 1.0
+
+
+@pytest.mark.parametrize(("ink", "paper"), [(0, 255), (255, 0), (40, 200), (220, 30)])
+def test_polarity_does_not_matter(reference: np.ndarray, ink: int, paper: int) -> None:
+    image = preprocess(encode(draw_four(ink=ink, paper=paper)))
+    check_model_input(image)
+    assert similarity(image, reference) > 0.95
+
+
+@pytest.mark.parametrize("centre", [(0.25, 0.3), (0.75, 0.7), (0.5, 0.22)])
+def test_position_does_not_matter(reference: np.ndarray, centre: tuple[float, float]) -> None:
+    image = preprocess(encode(draw_four(height=0.35, centre=centre)))
+    assert similarity(image, reference) > 0.9
+
+
+@pytest.mark.parametrize(
+    ("shape", "height"), [((56, 56), 0.7), ((600, 800), 0.3), ((2000, 1500), 0.8)]
+)
+def test_scale_does_not_matter(
+    reference: np.ndarray, shape: tuple[int, int], height: float
+) -> None:
+    image = preprocess(encode(draw_four(shape, height=height)))
+    assert similarity(image, reference) > 0.9
+
+
+def test_fits_the_longer_side_into_20_pixels() -> None:
+    image = preprocess(encode(draw_four((300, 300), height=0.9)))
+    rows = np.flatnonzero(image.max(axis=1) > 0.05)
+    cols = np.flatnonzero(image.max(axis=0) > 0.05)
+    assert max(rows[-1] - rows[0], cols[-1] - cols[0]) + 1 in {FIT_SIZE, FIT_SIZE + 1}
+
+
+def test_thin_strokes_are_thickened(reference: np.ndarray) -> None:
+    """A fine pen, big on the page: strokes a quarter of MNIST's come out nearly as thick."""
+    hairline = preprocess(encode(draw_four((800, 800), height=0.8, width=2)))
+    assert similarity(hairline, reference) > 0.85
+    assert (hairline > 0.5).sum() > 0.6 * (reference > 0.5).sum()
+
+
+@pytest.mark.parametrize("colour", [(0, 0, 0), (255, 255, 255), (30, 80, 220)])
+def test_strokes_on_a_transparent_canvas(reference: np.ndarray, colour: tuple[int, ...]) -> None:
+    """A canvas export: colour only where drawn, (0, 0, 0, 0) everywhere else."""
+    alpha = 255 - draw_four()
+    rgba = np.zeros((*alpha.shape, 4), np.uint8)
+    rgba[alpha > 0, :3] = colour
+    rgba[..., 3] = alpha
+    image = preprocess(encode(Image.fromarray(rgba, "RGBA")))
+    assert similarity(image, reference) > 0.95
+
+
+def test_exif_orientation_is_applied(reference: np.ndarray) -> None:
+    upright = Image.fromarray(draw_four((300, 400), height=0.5)).convert("RGB")
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored rotated: viewers turn it 90° clockwise
+    stored = upright.transpose(Image.Transpose.ROTATE_90)
+    image = preprocess(encode(stored, "JPEG", quality=90, exif=exif.tobytes()))
+    assert similarity(image, reference) > 0.9
+    assert similarity(preprocess(encode(stored, "JPEG", quality=90)), reference) < 0.6
+
+
+@pytest.mark.parametrize(
+    ("name", "make"),
+    [
+        ("palette", lambda g: encode(Image.fromarray(g).convert("P"))),
+        (
+            "palette+transparency",
+            lambda g: encode(Image.fromarray(g).convert("P"), transparency=255),
+        ),
+        ("16-bit", lambda g: encode(Image.fromarray(g.astype(np.uint16) * 257))),
+        ("bilevel", lambda g: encode(Image.fromarray(g).convert("1", dither=Image.Dither.NONE))),
+        ("grey+alpha", lambda g: encode(Image.fromarray(g).convert("LA"))),
+        ("jpeg cmyk", lambda g: encode(Image.fromarray(g).convert("CMYK"), "JPEG")),
+        ("jpeg progressive", lambda g: encode(Image.fromarray(g), "JPEG", progressive=True)),
+        ("gif", lambda g: encode(Image.fromarray(g), "GIF")),
+        ("tiff lzw", lambda g: encode(Image.fromarray(g), "TIFF", compression="tiff_lzw")),
+        ("tiff 16-bit", lambda g: encode(Image.fromarray(g.astype(np.uint16) * 257), "TIFF")),
+        ("webp", lambda g: encode(Image.fromarray(g).convert("RGB"), "WEBP", quality=80)),
+        ("webp lossless", lambda g: encode(Image.fromarray(g), "WEBP", lossless=True)),
+        ("bmp", lambda g: encode(Image.fromarray(g).convert("RGB"), "BMP")),
+        ("avif", lambda g: encode(Image.fromarray(g).convert("RGB"), "AVIF", quality=80)),
+    ],
+)
+def test_every_container_decodes_to_the_same_digit(
+    reference: np.ndarray, name: str, make: object
+) -> None:
+    image = preprocess(make(draw_four()))  # type: ignore[operator]
+    check_model_input(image)
+    assert similarity(image, reference) > 0.93, name
+
+
+def test_animated_gif_uses_its_first_frame(reference: np.ndarray) -> None:
+    first = Image.fromarray(draw_four()).convert("P")
+    blank = Image.new("P", first.size, 255)
+    data = encode(first, "GIF", save_all=True, append_images=[blank], duration=100)
+    assert similarity(preprocess(data), reference) > 0.95
+
+
+# ---------------------------------------------------------------------------------------------
+# Paper, light and dirt
+# ---------------------------------------------------------------------------------------------
+
+PHOTO = (900, 1200)
+
+
+def test_lined_paper_lines_are_removed() -> None:
+    plain = draw_four(PHOTO, height=0.2, centre=(0.6, 0.45), ink=30, paper=235)
+    lined = plain.copy()
+    for y in range(20, PHOTO[0], 45):  # lines closer than the digit is tall, through it
+        cv2.line(lined, (0, y), (PHOTO[1], y + 12), 170, 2, cv2.LINE_AA)
+    lined = np.minimum(lined, plain)
+    clean = preprocess(encode(plain, "JPEG", quality=90))
+    image = preprocess(encode(lined, "JPEG", quality=90))
+    assert similarity(image, clean) > 0.85
+
+
+def test_squared_paper_grid_is_removed() -> None:
+    plain = draw_four(PHOTO, height=0.25, centre=(0.4, 0.5), ink=40, paper=240)
+    grid = plain.copy()
+    for k in range(0, max(PHOTO), 40):
+        cv2.line(grid, (0, k), (PHOTO[1], k), 185, 1, cv2.LINE_AA)
+        cv2.line(grid, (k, 0), (k, PHOTO[0]), 185, 1, cv2.LINE_AA)
+    grid = np.minimum(grid, plain)
+    clean = preprocess(encode(plain, "JPEG", quality=90))
+    assert similarity(preprocess(encode(grid, "JPEG", quality=90)), clean) > 0.85
+
+
+def test_specks_are_ignored(reference: np.ndarray) -> None:
+    rng = np.random.default_rng(3)
+    img = draw_four(PHOTO, height=0.3)
+    for _ in range(25):
+        centre = (int(rng.integers(0, PHOTO[1])), int(rng.integers(0, PHOTO[0])))
+        cv2.circle(img, centre, int(rng.integers(1, 4)), 60, -1)
+    assert similarity(preprocess(encode(img)), reference) > 0.9
+
+
+def test_shadow_and_gradient_are_removed(reference: np.ndarray) -> None:
+    """A soft shadow edge across the digit, light falling off to one side, noise, JPEG."""
+    img = draw_four(PHOTO, height=0.3, centre=(0.45, 0.5), ink=25, paper=235)
+    ys, xs = np.mgrid[0 : PHOTO[0], 0 : PHOTO[1]].astype(np.float32)
+    light = 1.05 - 0.35 * xs / PHOTO[1]
+    light *= 1.0 - 0.5 / (1.0 + np.exp(-(xs + 0.6 * ys - 650) / 15))
+    image = preprocess(photo(img, light))
+    assert similarity(image, reference) > 0.85
+
+
+def test_sheet_edge_and_desk_are_ignored(reference: np.ndarray) -> None:
+    img = draw_four(PHOTO, height=0.25, centre=(0.55, 0.5), ink=30, paper=230)
+    img[:, :150] = 70  # a dark desk beside the sheet
+    img[:90, :] = 70
+    image = preprocess(photo(img, np.ones(PHOTO, np.float32)))
+    assert similarity(image, reference) > 0.85
+
+
+# ---------------------------------------------------------------------------------------------
+# Rejections
+# ---------------------------------------------------------------------------------------------
+
+
+def png_declaring(width: int, height: int) -> bytes:
+    """A small, valid-looking PNG whose header declares width × height."""
+    raw = encode(np.zeros((8, 8), np.uint8))
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    chunk = b"IHDR" + ihdr
+    header = struct.pack(">I", len(ihdr)) + chunk + struct.pack(">I", zlib.crc32(chunk))
+    return raw[:8] + header + raw[33:]
+
+
+@pytest.mark.parametrize(
+    ("data", "status"),
+    [
+        (b"", 400),
+        (b"\x00" * 64, 400),
+        (np.random.default_rng(0).bytes(5000), 400),
+        (b"hello, this is text, not an image\n", 400),
+        (b'<svg xmlns="http://www.w3.org/2000/svg"><text>4</text></svg>', 400),
+        (b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\n%%EOF", 400),
+        (encode(draw_four())[:200], 400),  # truncated PNG
+        (encode(draw_four(), "JPEG")[:300], 400),  # truncated JPEG
+        (png_declaring(0, 0), 400),
+        (png_declaring(30000, 10), 400),  # too elongated to hold a digit
+        (png_declaring(40000, 40000), 413),  # decompression bomb
+        (b"\x00" * (pp.MAX_BYTES + 1), 413),
+        (encode(np.full((64, 64), 255, np.uint8)), 422),  # blank: no ink
+        (encode(np.full((64, 64), 0, np.uint8)), 422),
+    ],
+    ids=[
+        "empty",
+        "zeros",
+        "random",
+        "text",
+        "svg",
+        "pdf",
+        "png-truncated",
+        "jpeg-truncated",
+        "0x0",
+        "30000x10",
+        "bomb",
+        "too-many-bytes",
+        "white",
+        "black",
+    ],
+)
+def test_bad_inputs_are_client_errors(data: bytes, status: int) -> None:
+    with pytest.raises(ImageError) as caught:
+        preprocess(data)
+    assert caught.value.status == status
+    assert str(caught.value)
+
+
+def test_bomb_is_refused_before_decoding() -> None:
+    data = png_declaring(40000, 40000)
+    assert len(data) < 4096
+    start = time.perf_counter()
+    with pytest.raises(ImageError):
+        decode_image(data)
+    assert time.perf_counter() - start < 0.5
+
+
+def test_faint_noise_is_not_a_digit() -> None:
+    rng = np.random.default_rng(1)
+    noise = np.clip(200 + rng.normal(0, 2, (300, 300)), 0, 255).astype(np.uint8)
+    with pytest.raises(ImageError) as caught:
+        preprocess(encode(noise))
+    assert caught.value.status == 422
+
+
+# ---------------------------------------------------------------------------------------------
+# The shared pieces: fit_and_center, normalize
+# ---------------------------------------------------------------------------------------------
+
+
+def test_fit_and_center_follows_mnist() -> None:
+    ink = np.zeros((100, 60), np.float32)
+    ink[10:90, 20:40] = 1.0  # a bar, 80 tall and 20 wide
+    out = fit_and_center(ink)
+    rows = np.flatnonzero(out.max(axis=1) > 0.05)
+    assert rows[-1] - rows[0] + 1 == FIT_SIZE
+    ys, xs = np.indices(out.shape)
+    assert abs((ys * out).sum() / out.sum() - OUTPUT_SIZE / 2) <= 1.0
+    assert abs((xs * out).sum() / out.sum() - OUTPUT_SIZE / 2) <= 1.0
+    assert fit_and_center(np.zeros((5, 5), np.float32)).sum() == 0
+
+
+def test_normalize_uses_the_training_constants() -> None:
+    image = np.array([[0.0, MNIST_MEAN, 1.0]], np.float32)
+    np.testing.assert_allclose(
+        normalize(image), [[-MNIST_MEAN / MNIST_STD, 0.0, (1 - MNIST_MEAN) / MNIST_STD]], rtol=1e-6
+    )
+    assert normalize(image).dtype == np.float32
+
+
+def test_a_phone_sized_jpeg_is_fast() -> None:
+    """A loose guard (the benchmark measures the real figure): well under 100 ms each."""
+    img = draw_four((1200, 1600), height=0.2, centre=(0.3, 0.6), width=6, ink=30, paper=230)
+    data = encode(np.dstack([img] * 3), "JPEG", quality=85)
+    preprocess(data)
+    times = []
+    for _ in range(5):
+        start = time.perf_counter()
+        preprocess(data)
+        times.append(time.perf_counter() - start)
+    assert sorted(times)[2] < 0.1
+
+
+# ---------------------------------------------------------------------------------------------
+# Clean MNIST passes through almost unchanged
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.data
+def test_clean_mnist_digits_are_almost_unchanged() -> None:
+    from tests.helpers import mnist_root
+    from training.data import load_split
+
+    root = mnist_root()
+    if not (root / "MNIST" / "raw").is_dir():
+        pytest.skip(f"no MNIST under {root}")
+    images, _ = load_split(root, train=False)
+    sample = images[:: len(images) // 500].numpy()
+    diffs = [np.abs(preprocess(encode(img)) - img / 255.0).mean() for img in sample]
+    assert float(np.mean(diffs)) < 0.005
+    assert float(np.percentile(diffs, 99)) < 0.08  # the lead's first version: 0.052
