@@ -434,7 +434,9 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
     """The side-by-side benchmark; returns the report (also written to --out)."""
     report: dict[str, Any] = {"mode": "bench", "machine": machine_info()}
     report["config"] = {**tuning_config(args), "clients": args.clients, "seconds": args.seconds}
-    report["config"]["max_requests"] = args.requests
+    report["config"].update(
+        max_requests=args.requests, warmup=args.warmup, server_warmup=args.server_warmup
+    )
     report["targets_measured"] = {t: TARGETS[t] for t in args.targets}
     weights = weights_paths(args.weights_dir)
     with tempfile.TemporaryDirectory(prefix="mnist-perf-inputs-") as tmp:
@@ -468,6 +470,25 @@ def _str_keys(data: Mapping[str, Mapping[int, Any]]) -> dict[str, dict[str, Any]
     return {k: {str(c): v for c, v in inner.items()} for k, inner in data.items()}
 
 
+def warm_up_servers(
+    args: argparse.Namespace,
+    endpoints: Endpoints | None,
+    files: Mapping[str, Any],
+    weights: Mapping[str, Path],
+) -> None:
+    """Load every server target at 16 clients for --server-warmup seconds, unrecorded.
+
+    A fresh JVM compiles TorchServe's hot paths during its first thousands of requests; without
+    this, whichever cell runs first pays for the compiler's CPU.
+    """
+    if endpoints is None or args.server_warmup <= 0:
+        return
+    for target in (t for t in args.targets if not t.startswith("inproc_")):
+        job = target_job(target, endpoints, args.inputs[0], files, weights, threads=1)
+        cell = {"clients": 16, "max_requests": 10**9, "max_seconds": args.server_warmup}
+        run_load({**job, "cells": [{**cell, "warmup_seconds": 0}]}, args.server_warmup + 120)
+
+
 def measure(
     args: argparse.Namespace,
     endpoints: Endpoints | None,
@@ -477,6 +498,7 @@ def measure(
     """Every (input, target) job; summaries by input, target and client count."""
     results: dict[str, dict[str, dict[str, Any]]] = {}
     budget = len(args.clients) * (args.seconds + args.warmup + 30) + 120
+    warm_up_servers(args, endpoints, files, weights)
     for input_name in args.inputs:
         results[input_name] = {}
         for target in args.targets:
@@ -808,6 +830,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     g.add_argument("--seconds", type=float, default=10.0, help="longest time per cell [10]")
     g.add_argument("--requests", type=int, default=5000, help="most requests per cell [5000]")
     g.add_argument("--warmup", type=float, default=1.0, help="warm-up seconds per cell [1]")
+    g.add_argument(
+        "--server-warmup",
+        type=float,
+        default=5.0,
+        help="seconds of load per server target first [5]",
+    )
     g.add_argument("--quick", action="store_true", help="2 s, 600 requests, 0.5 s warm-up per cell")
     g.add_argument("--baseline-threads", type=int, default=1, help="torch threads in-process [1]")
     t = p.add_argument_group("tuning (servers this script starts)")
@@ -850,7 +878,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     args = p.parse_args(argv)
     if args.quick:
-        args.seconds, args.requests, args.warmup = 2.0, 600, 0.5
+        args.seconds, args.requests, args.warmup, args.server_warmup = 2.0, 600, 0.5, 2.0
     if args.no_ui and "ui" in args.targets:
         args.targets = [t for t in args.targets if t != "ui"]
     return args
