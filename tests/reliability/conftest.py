@@ -7,6 +7,7 @@ the repository's config/gunicorn.conf.py, both on free loopback ports.
 
 from __future__ import annotations
 
+import io
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -15,11 +16,22 @@ from typing import Any
 
 import pytest
 import requests
+from PIL import Image, ImageDraw
 
 from benchmarks.perf_stack import Gunicorn
 from scripts.torchserve_ctl import TorchServe
 from tests.conftest import clean_environ
 from tests.helpers import LiveTorchServe, loopback_overrides
+
+
+def digit_png(size: int = 280) -> bytes:
+    """A canvas-like PNG every model input check accepts: a thick dark '0' drawn on white."""
+    canvas = Image.new("L", (size, size), 255)
+    box = (size * 0.32, size * 0.18, size * 0.68, size * 0.82)
+    ImageDraw.Draw(canvas).ellipse(box, outline=20, width=max(2, size // 14))
+    buffer = io.BytesIO()
+    canvas.save(buffer, format="PNG")
+    return buffer.getvalue()
 
 
 @dataclass

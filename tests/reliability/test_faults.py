@@ -14,12 +14,11 @@ import time
 import pytest
 import requests
 
-from tests.helpers import canvas_digit
-from tests.reliability.conftest import LiveStack, Load, Outcome, wait_until
+from tests.reliability.conftest import LiveStack, Load, Outcome, digit_png, wait_until
 
 pytestmark = pytest.mark.integration
 
-IMAGE = canvas_digit()
+IMAGE = digit_png()
 READ_TIMEOUT = 5.0  # webui/config.py default
 NO_HANG = READ_TIMEOUT + 1.5  # the UI's own bound: connect + read timeouts and a margin
 RECOVERY_S = 5.0  # issue 6: service back within 5 s of a worker's death

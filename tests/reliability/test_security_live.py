@@ -17,12 +17,13 @@ import pytest
 import requests
 
 from benchmarks.perf_stack import Gunicorn, process_tree
-from tests.helpers import LiveTorchServe, canvas_digit
+from tests.helpers import LiveTorchServe
+from tests.reliability.conftest import digit_png
 
 pytestmark = pytest.mark.integration
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-IMAGE = canvas_digit()
+IMAGE = digit_png()
 SAFE_REFERRER = {"no-referrer", "same-origin", "strict-origin", "strict-origin-when-cross-origin"}
 LEAKS = re.compile(r"Traceback|File \"|site-packages|\.py\b|/tmp/|/home/|/root/|/usr/")
 

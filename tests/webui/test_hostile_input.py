@@ -22,12 +22,13 @@ from PIL import Image
 
 from benchmarks.perf_fuzz import png_with_size
 from benchmarks.perf_stack import Gunicorn
-from tests.helpers import LiveTorchServe, canvas_digit, encode, png_bytes
+from tests.helpers import LiveTorchServe, encode, png_bytes
+from tests.webui.conftest import drawn_zero
 
 pytestmark = pytest.mark.integration
 
 MIB = 1024 * 1024
-GOOD = canvas_digit()
+GOOD = drawn_zero()
 
 
 @dataclass(frozen=True)
