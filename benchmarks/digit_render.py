@@ -98,7 +98,8 @@ def trace_digit(crop: np.ndarray) -> Trace:
     """The digit's centre line as short segments between 8-connected skeleton pixels."""
     big = cv2.resize(crop, None, fx=_UP, fy=_UP, interpolation=cv2.INTER_CUBIC)
     big = cv2.GaussianBlur(big, (0, 0), 2.0)
-    skeleton = open_blobs(big > 0.4, thin(big > 0.4))
+    shape = big > 0.35 * float(np.percentile(big[big > 0.05], 95))  # faint strokes count too
+    skeleton = open_blobs(shape, thin(shape))
     ys, xs = np.nonzero(skeleton)
     pairs = []
     for dy, dx in ((0, 1), (1, 0), (1, 1), (1, -1)):
