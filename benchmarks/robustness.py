@@ -4,6 +4,7 @@ Usage:
     python -m benchmarks.make_eval_sets                        # once: artifacts/eval_sets/
     python -m benchmarks.robustness                            # in-process only (no server)
     python -m benchmarks.robustness --start-torchserve         # + a private TorchServe
+    python -m benchmarks.robustness --start-torchserve --start-webui   # + the web UI on it
     python -m benchmarks.robustness --torchserve http://127.0.0.1:8080 \\
         --key-file run/torchserve/key_file.json --webui http://127.0.0.1:5000
 
@@ -12,11 +13,14 @@ Options: --sets clean phone … (default: every set found), --limit N files per 
 
 (a) in-process: every file goes through `handlers.preprocessing.preprocess` and both committed
 models, single-threaded (cv2 and torch limited to one thread), timing the preprocessing of each
-file; (b) TorchServe: the raw file bytes are POSTed to /predictions/mnist_{mlp,cnn} with the
-inference key (re-read, then renewed with the API key, when TorchServe rejects it); (c) the web
-UI: the file is uploaded to /api/predict (multipart field `file`), which answers for both models
-and their ensemble. A file that is rejected (4xx) counts as wrong. Prints one table per path and
-writes everything, with per-tag accuracy and the CNN's mistakes, as JSON.
+file. (b) TorchServe, a running one or (--start-torchserve) a private one on free loopback ports
+with archives built from the working tree into a temporary model store: the raw file bytes are
+POSTed to /predictions/mnist_{mlp,cnn} with the inference key (re-read, then renewed with the
+API key, when TorchServe rejects it). (c) The web UI, a running one or (--start-webui) the app
+served in-process on the TorchServe of (b): the file is uploaded to /api/predict (multipart field
+`file`), which answers for both models and their ensemble. A file that is rejected (4xx) counts
+as wrong. Prints one table per path and writes everything, with per-tag accuracy and the CNN's
+mistakes, as JSON.
 """
 
 from __future__ import annotations
@@ -28,8 +32,10 @@ import json
 import logging
 import mimetypes
 import platform
+import socket
 import subprocess
 import tempfile
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -85,14 +91,16 @@ class Outcome:
 
 
 def load_set(folder: Path, limit: int | None = None) -> list[Sample]:
-    """The files of one set with their labels and tags (labels.csv), the first `limit` of them."""
-    samples = []
+    """The files of one set with their labels and tags (labels.csv); with `limit`, that many
+    spread evenly over the set (sets are ordered by variant, so the first N would be biased)."""
     with (folder / "labels.csv").open(newline="") as fh:
-        for row in csv.DictReader(fh):
-            tags = dict(pair.split("=", 1) for pair in row["tags"].split() if "=" in pair)
-            samples.append(Sample(folder / row["file"], int(row["label"]), tags))
-            if limit is not None and len(samples) >= limit:
-                break
+        rows = list(csv.DictReader(fh))
+    if limit is not None and limit < len(rows):
+        rows = [rows[i] for i in np.linspace(0, len(rows) - 1, limit).round().astype(int)]
+    samples = []
+    for row in rows:
+        tags = dict(pair.split("=", 1) for pair in row["tags"].split() if "=" in pair)
+        samples.append(Sample(folder / row["file"], int(row["label"]), tags))
     return samples
 
 
@@ -335,35 +343,60 @@ def run_http(
 
 @contextmanager
 def private_torchserve() -> Iterator[tuple[str, Path, str]]:
-    """A TorchServe of our own on free loopback ports: (inference URL, key file, management)."""
+    """A TorchServe of our own (archives built from the working tree into a temporary model
+    store, free loopback ports, one worker per model): (inference URL, key file, management)."""
     from scripts.build_archives import build_archives
     from scripts.torchserve_ctl import TorchServe
 
-    build_archives()
     with tempfile.TemporaryDirectory(prefix="robustness-ts-") as work:
+        store = Path(work) / "model_store"
+        build_archives(model_store=store)
         ports = _free_ports(5)
         overrides = {
             "inference_address": f"http://127.0.0.1:{ports[0]}",
             "management_address": f"http://127.0.0.1:{ports[1]}",
             "metrics_address": f"http://127.0.0.1:{ports[2]}",
+            "grpc_inference_address": "127.0.0.1",
             "grpc_inference_port": ports[3],
+            "grpc_management_address": "127.0.0.1",
             "grpc_management_port": ports[4],
+            "default_workers_per_model": 1,
         }
-        with TorchServe(Path(work), overrides=overrides) as server:
+        with TorchServe(Path(work) / "server", store, overrides=overrides) as server:
             yield server.inference_url, server.key_file, server.management_url
 
 
-def _free_ports(count: int) -> list[int]:
-    import socket
+@contextmanager
+def private_webui(inference: str, management: str | None, key_file: Path | None) -> Iterator[str]:
+    """The web UI app (`webui.create_app`) on a threaded Werkzeug server, on a free loopback
+    port, talking to the given TorchServe: its base URL."""
+    from werkzeug.serving import make_server
 
-    socks = [socket.socket() for _ in range(count)]
+    from webui import create_app
+
+    settings: dict[str, Any] = {"INFERENCE_URL": inference}
+    if management:
+        settings["MANAGEMENT_URL"] = management
+    if key_file:
+        settings["KEY_FILE"] = str(key_file)
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
+    server = make_server("127.0.0.1", _free_ports(1)[0], create_app(settings), threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
     try:
-        for s in socks:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in socks]
+        yield f"http://127.0.0.1:{server.server_port}"
     finally:
-        for s in socks:
-            s.close()
+        server.shutdown()
+        thread.join(timeout=10)
+
+
+def _free_ports(count: int) -> list[int]:
+    """Distinct free TCP ports on 127.0.0.1 (all held open while choosing)."""
+    with ExitStack() as stack:
+        socks = [stack.enter_context(socket.socket()) for _ in range(count)]
+        for sock in socks:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in socks]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -453,6 +486,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--start-torchserve", action="store_true", help="start a private TorchServe for path (b)"
     )
     parser.add_argument("--webui", metavar="URL", help="base URL of a running web UI")
+    parser.add_argument(
+        "--start-webui",
+        action="store_true",
+        help="serve the web UI app in-process for path (c), on the TorchServe of path (b)",
+    )
     parser.add_argument("--concurrency", type=int, default=4, help="HTTP requests in flight (4)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="%(default)s")
     return parser.parse_args(argv)
@@ -496,8 +534,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         if ts_url:
             client = TorchServeClient(ts_url, key_file, management)
             targets.append(("torchserve", client.classify, list(MODELS)))
-        if args.webui:
-            targets.append(("webui", WebUIClient(args.webui).classify, [*MODELS, "ensemble"]))
+        webui = args.webui
+        if args.start_webui:
+            if not ts_url:
+                raise SystemExit("--start-webui needs --torchserve URL or --start-torchserve")
+            webui = stack.enter_context(private_webui(ts_url, management, key_file))
+        if webui:
+            targets.append(("webui", WebUIClient(webui).classify, [*MODELS, "ensemble"]))
         for path, classify, models_here in targets:
             results = {}
             for name in names:
