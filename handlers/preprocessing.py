@@ -447,7 +447,8 @@ def remove_rulings(
     lines across at least half of it; a digit's strokes are shorter or fatter. Only families of
     three or more parallel lines count unless `lone` (a photo, where one line may be a sheet's
     edge); a big digit drawn with a fine pen may have two long strokes, never three. Along the
-    lines the ink loses their typical strength, so a pen stroke over a pale ruling survives.
+    lines the ink loses their family's typical strength, so a pen stroke over a pale ruling
+    survives, and ink far stronger than that (a stroke drawn along a line) is left whole.
     """
     if max(ink.shape) <= SMALL_IMAGE:
         return ink
@@ -455,19 +456,25 @@ def remove_rulings(
     levels = np.clip(half * 255.0, 0, 255).astype(np.uint8)
     noise = float(np.median(sigma)) if not isinstance(sigma, float) else sigma
     threshold = int(255 * max(3.0 * noise, 0.03))
-    lines = (
-        _horizontal_rulings(levels, threshold, lone)
-        | _horizontal_rulings(levels.T.copy(), threshold, lone).T
-    )
-    if not lines.any():
-        return ink
-    band = cv2.resize(lines, (ink.shape[1], ink.shape[0]), interpolation=cv2.INTER_NEAREST)
-    band = cv2.dilate(band, np.ones((3, 3), np.uint8)).astype(bool)
-    on_line = ink[band]
-    on_line = on_line[on_line > threshold / 255.0]
-    strength = float(np.percentile(on_line, 80)) if on_line.size else 0.0
-    faded = np.maximum(ink - 1.2 * strength, 0.0)
-    return np.where(band, faded, ink).astype(np.float32)
+    size = (ink.shape[1], ink.shape[0])
+    for lines in (
+        _horizontal_rulings(levels, threshold, lone),
+        _horizontal_rulings(levels.T.copy(), threshold, lone).T,
+    ):
+        if not lines.any():
+            continue
+        band = cv2.resize(lines, size, interpolation=cv2.INTER_NEAREST)
+        band = cv2.dilate(band, np.ones((3, 3), np.uint8)).astype(bool)
+        on_line = ink[band]
+        on_line = on_line[on_line > threshold / 255.0]
+        if on_line.size == 0:
+            continue
+        # each family (across, down) has its own strength; ink far stronger than its lines is
+        # a pen stroke lying along one and is left whole
+        strength = float(np.median(on_line))
+        faded = np.where(ink > 2.5 * strength, ink, np.maximum(ink - 1.4 * strength, 0.0))
+        ink = np.where(band, faded, ink).astype(np.float32)
+    return ink
 
 
 # ---------------------------------------------------------------------------------------------
