@@ -43,6 +43,12 @@ evaluate: setup  ## evaluate committed weights on the MNIST test set: make evalu
 archives: setup  ## build model_store/*.mar from the committed weights
 	$(PY) -m scripts.build_archives
 
+eval-sets: setup  ## generate the robustness evaluation sets into artifacts/eval_sets/ (from MNIST test images)
+	$(PY) -m benchmarks.make_eval_sets $(ARGS)
+
+bench-robustness: setup  ## accuracy per eval set and model: in-process, private TorchServe, web UI (ARGS to change)
+	$(PY) -m benchmarks.robustness $(or $(ARGS),--start-torchserve --start-webui)
+
 bench-perf: setup  ## speed benchmark, in-process vs TorchServe vs web UI (ARGS="--quick", "soak", "fuzz", "cold-start")
 	$(PY) -m benchmarks.perf $(ARGS)
 
