@@ -244,16 +244,18 @@ MAKERS: dict[str, Callable[..., Item]] = {
 }
 
 
-def plan(name: str, count: int, seed: int) -> list[tuple[int, str]]:
-    """(MNIST test index, container variant or "") for each file of a set, seeded."""
+def plan(name: str, count: int, seed: int, available: int = 10_000) -> list[tuple[int, str]]:
+    """(MNIST test index, container variant or "") for each file of a set, seeded; `available`
+    is the number of test images (10 000 in MNIST)."""
     rng = np.random.default_rng([seed, SET_IDS[name]])
     if name != "containers":
-        return [(int(i), "") for i in rng.choice(10_000, size=count, replace=False)]
+        picks = rng.choice(available, size=min(count, available), replace=False)
+        return [(int(i), "") for i in picks]
     variants = list(container_variants())
     per_variant = max(1, count // len(variants))
     names = [v for v in variants for _ in range(per_variant)]
     names += ["photo_6000x4000"] * max(1, round(BIG_PHOTOS * count / SET_SIZES["containers"]))
-    indices = rng.choice(10_000, size=len(names), replace=False)
+    indices = rng.choice(available, size=len(names), replace=len(names) > available)
     return [(int(i), v) for i, v in zip(indices, names, strict=True)]
 
 
@@ -282,7 +284,7 @@ def build_set(
     folder.mkdir(parents=True)
     work = [
         (name, pos, index, variant, images[index], seed)
-        for pos, (index, variant) in enumerate(plan(name, count, seed))
+        for pos, (index, variant) in enumerate(plan(name, count, seed, len(images)))
     ]
     rows = []
     for pos, (ext, data, tags) in enumerate(_run(work, jobs if name in PARALLEL_SETS else 1)):

@@ -226,10 +226,15 @@ def run_in_process(samples: Sequence[Sample], models: dict[str, torch.nn.Module]
 # ---------------------------------------------------------------------------------------------
 
 
-def read_keys(key_file: Path) -> dict[str, str]:
-    """Keys by kind (inference, management, api) from TorchServe's key_file.json."""
-    data = json.loads(key_file.read_text(encoding="utf-8"))
+def parse_keys(text: str) -> dict[str, str]:
+    """Keys by kind (inference, management, api) from the text of TorchServe's key_file.json."""
+    data = json.loads(text)
     return {k.lower(): v["key"] for k, v in data.items() if isinstance(v, dict) and "key" in v}
+
+
+def read_keys(key_file: Path) -> dict[str, str]:
+    """Keys by kind from a key_file.json."""
+    return parse_keys(key_file.read_text(encoding="utf-8"))
 
 
 def _key_rejected(response: requests.Response) -> bool:
