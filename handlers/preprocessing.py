@@ -408,8 +408,24 @@ def ruling_angle(ink: np.ndarray, spread: float = MAX_RULING_TILT) -> float:
         rows = cv2.warpAffine(small, rot, (w, h)).sum(axis=1)
         return float((rows**2).sum())
 
-    coarse = max(np.arange(-spread, spread + 0.1, 2.5), key=score)  # then refine by 1°
-    return float(max((coarse - 1.0, coarse, coarse + 1.0), key=score))
+    coarse = float(max(np.arange(-spread, spread + 0.1, 2.5), key=score))  # then refine by 1°
+    fine = [a for a in (coarse - 1.0, coarse, coarse + 1.0) if abs(a) <= spread]
+    return float(max(fine, key=score))
+
+
+def _running_off(
+    labels: np.ndarray, found: np.ndarray, candidates: np.ndarray, angle: float
+) -> np.ndarray:
+    """The labels among `candidates` whose `found` pixels reach the border of the image they
+    were rotated from (`angle` degrees): within 3 % of its size of the rotated frame's edge."""
+    height, width = labels.shape
+    frame = np.full((height, width), 255, np.uint8)
+    rot = cv2.getRotationMatrix2D((width / 2, height / 2), angle, 1.0)
+    inner = cv2.warpAffine(frame, rot, (width, height), flags=cv2.INTER_NEAREST)
+    margin = _odd(0.03 * max(height, width))
+    inner = cv2.erode(inner, np.ones((margin, margin), np.uint8), borderValue=0)
+    outside = np.unique(labels[(inner == 0) & (found > 0)])
+    return candidates[np.isin(candidates, outside)]
 
 
 def _horizontal_rulings(levels: np.ndarray, threshold: int, lone: bool) -> np.ndarray:
@@ -428,8 +444,11 @@ def _horizontal_rulings(levels: np.ndarray, threshold: int, lone: bool) -> np.nd
     # a fat digit cuts the line it sits on: bridge such gaps before measuring the span
     bridged = cv2.morphologyEx(found, cv2.MORPH_CLOSE, np.ones((1, _odd(0.25 * width)), np.uint8))
     _, labels, stats, _ = cv2.connectedComponentsWithStats(bridged, 8)
-    long = np.flatnonzero(stats[1:, cv2.CC_STAT_WIDTH] >= RULING_SPAN * width) + 1
-    if long.size == 0 or (long.size < 3 and not lone):
+    spans = stats[1:, cv2.CC_STAT_WIDTH]
+    long = np.flatnonzero(spans >= RULING_SPAN * width) + 1
+    if long.size < 3:  # no family: only a line running off the image (a sheet's edge) counts
+        long = _running_off(labels, found, long, angle) if lone else long[:0]
+    if long.size == 0:
         return np.zeros_like(levels)
     lines = found & np.isin(labels, long).astype(np.uint8)
     back = cv2.getRotationMatrix2D(centre, -angle, 1.0)
@@ -445,8 +464,9 @@ def remove_rulings(
     Lines are found on a half-resolution copy: after straightening their average tilt, thin
     structures that stay bright along a straight run an eighth of the image long and join into
     lines across at least half of it; a digit's strokes are shorter or fatter. Only families of
-    three or more parallel lines count unless `lone` (a photo, where one line may be a sheet's
-    edge); a big digit drawn with a fine pen may have two long strokes, never three. Along the
+    three or more parallel lines count, and, if `lone` (a photo, where one may be a sheet's
+    edge), single lines that run off the image: a big digit drawn with a fine pen may have two
+    long strokes, never three, and they end inside the picture. Along the
     lines the ink loses their family's typical strength, so a pen stroke over a pale ruling
     survives, and ink far stronger than that (a stroke drawn along a line) is left whole.
     """

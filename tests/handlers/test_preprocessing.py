@@ -260,6 +260,21 @@ def test_sheet_edge_and_desk_are_ignored(reference: np.ndarray) -> None:
     assert similarity(image, reference) > 0.85
 
 
+@pytest.mark.parametrize("stroke", [4, 12])
+def test_a_close_up_of_a_long_thin_stroke_is_not_a_ruling(stroke: int) -> None:
+    """A fine-pen '1' filling 84 % of a photo (uneven light) is long, thin and straight like a
+    sheet's edge, but ends inside the picture: it must survive."""
+    img = np.full(PHOTO, 225, np.uint8)
+    cv2.line(img, (624, 75), (576, 825), 35, stroke, cv2.LINE_AA)
+    ys, xs = np.mgrid[0 : PHOTO[0], 0 : PHOTO[1]].astype(np.float32)
+    vignette = 1.0 - 0.7 * ((xs / PHOTO[1] - 0.5) ** 2 + (ys / PHOTO[0] - 0.5) ** 2)
+    image = preprocess(photo(img, vignette))
+    rows = np.flatnonzero(image.max(axis=1) > 0.3)
+    cols = np.flatnonzero(image.max(axis=0) > 0.3)
+    assert rows[-1] - rows[0] + 1 >= FIT_SIZE - 1  # tall
+    assert cols[-1] - cols[0] + 1 <= 6  # and narrow: a one
+
+
 # ---------------------------------------------------------------------------------------------
 # Rejections
 # ---------------------------------------------------------------------------------------------
