@@ -555,7 +555,9 @@ def select_digit(
     inside = ~_touches_border(stats, mask.shape)
     candidates = usable & (weights >= 0.02 * weights[usable].max())
     seeds = candidates.copy()
-    if (candidates & inside).any() and weights[candidates & inside].max() >= 0.15 * weights[
+    # in a photo whatever touches the border is suspect (the digit is in the picture)
+    share = 0.05 if photo else 0.15
+    if (candidates & inside).any() and weights[candidates & inside].max() >= share * weights[
         candidates
     ].max():
         seeds &= inside
