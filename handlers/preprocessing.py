@@ -2,11 +2,13 @@
 
 Small pure functions, shared by the TorchServe handler, training and the tests:
 
-    bytes ─decode_image→ grey [0,1] ─ink_image→ ink bright on 0 ─select_digit→ crop
-          ─normalize_stroke→ crop ─fit_and_center→ 28×28 [0,1] ─normalize→ model input
+    bytes ─decode_image→ grey [0,1] ─analyse_lighting→ polarity, paper brightness
+          ─ink_and_noise→ ink bright on 0, noise ─remove_rulings→ ink without paper lines
+          ─ink_mask→ ink pixels ─select_digit→ the digit's pixels ─normalize_stroke→ crop
+          ─fit_and_center→ 28×28 [0,1] ─normalize→ model input
 
 `preprocess(data)` runs the whole chain. Every rejection raises `ImageError`, which carries the
-HTTP status a server should answer with.
+HTTP status a server should answer with. docs/robustness.md explains each step with numbers.
 """
 
 from __future__ import annotations
@@ -315,11 +317,6 @@ def analyse_lighting(grey: np.ndarray) -> Lighting:
     return Lighting(dark, np.minimum(smooth, sharp.astype(np.float32) / 255.0))
 
 
-def estimate_background(paper: np.ndarray) -> np.ndarray | float:
-    """The brightness of paper (ink dark) under the ink: a level when even, else a map."""
-    return analyse_lighting(paper).background
-
-
 def ink_and_noise(
     grey: np.ndarray, light: Lighting | None = None
 ) -> tuple[np.ndarray, float | np.ndarray]:
@@ -350,11 +347,6 @@ def ink_and_noise(
     return np.clip(ink, 0.0, 1.0).astype(np.float32), (sigma / background).astype(np.float32)
 
 
-def ink_image(grey: np.ndarray) -> np.ndarray:
-    """Ink as bright values on a zero background, whatever the input's polarity and lighting."""
-    return ink_and_noise(grey)[0]
-
-
 def ink_mask(ink: np.ndarray, sigma: float | np.ndarray = 0.0) -> np.ndarray:
     """Pixels that are ink: weak ink connected to strong ink (hysteresis thresholds).
 
@@ -373,17 +365,6 @@ def ink_mask(ink: np.ndarray, sigma: float | np.ndarray = 0.0) -> np.ndarray:
     strong[np.unique(labels[smooth > high])] = True
     strong[0] = False
     return strong[labels]
-
-
-def ink_threshold(ink: np.ndarray) -> float:
-    """Otsu threshold of the (lightly smoothed) ink image; rejects images with no contrast."""
-    top = float(ink.max())
-    if top < 0.04:
-        raise ImageError("no digit found: the image has no visible ink", status=422)
-    smooth = cv2.GaussianBlur(ink, (3, 3), 0)
-    levels = np.clip(smooth / top * 255.0, 0, 255).astype(np.uint8)
-    otsu, _ = cv2.threshold(levels, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    return max(float(otsu) / 255.0 * top, 0.1 * top)
 
 
 # ---------------------------------------------------------------------------------------------
