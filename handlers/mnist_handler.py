@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 import torch
 from ts.torch_handler.base_handler import BaseHandler
@@ -71,6 +72,9 @@ class MnistHandler(BaseHandler):
         self.device = select_device(context.system_properties.get("gpu_id"))
         if self.device.type == "cpu":
             torch.set_num_threads(cpu_threads())
+        # The preprocessing's OpenCV has a spinning thread pool of its own (one thread per core
+        # by default): it doubled the CPU per 28×28 image for 10 % less wall time.
+        cv2.setNumThreads(cpu_threads())
         self.model, self.meta = load_checkpoint(checkpoint_path(context), self.device)
         self.model.to(self.device).eval()
         self.initialized = True
