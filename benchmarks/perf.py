@@ -322,6 +322,7 @@ def stack_for(args: argparse.Namespace, work_dir: Path) -> Stack:
         worker_env=worker_env,
         ui_env=ui_env,
         with_ui=not args.no_ui,
+        ui_app=args.ui_app,
     )
 
 
@@ -336,8 +337,22 @@ def services(args: argparse.Namespace) -> Iterator[tuple[Endpoints, Stack | None
         stack = stack_for(args, Path(tmp))
         with stack as endpoints:
             if args.workers:
-                scale_workers(endpoints, dict.fromkeys(MODEL_OF.values(), args.workers))
+                scale_workers(endpoints, worker_counts(args.workers))
             yield endpoints, stack
+
+
+def worker_counts(items: Sequence[str]) -> dict[str, int]:
+    """Worker counts by model from `N` (every model) or `MODEL=N` items."""
+    counts: dict[str, int] = {}
+    for item in items:
+        if "=" in item:
+            model, count = item.split("=", 1)
+            if model not in MODEL_OF.values():
+                raise SystemExit(f"--workers: unknown model {model!r}")
+            counts[model] = int(count)
+        else:
+            counts.update(dict.fromkeys(MODEL_OF.values(), int(item)))
+    return counts
 
 
 def tuning_config(args: argparse.Namespace) -> dict[str, Any]:
@@ -352,6 +367,7 @@ def tuning_config(args: argparse.Namespace) -> dict[str, Any]:
         "pool_size",
         "baseline_threads",
         "ts_set",
+        "ui_app",
     )
     return {key: getattr(args, key) for key in keys}
 
@@ -839,7 +855,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     g.add_argument("--quick", action="store_true", help="2 s, 600 requests, 0.5 s warm-up per cell")
     g.add_argument("--baseline-threads", type=int, default=1, help="torch threads in-process [1]")
     t = p.add_argument_group("tuning (servers this script starts)")
-    t.add_argument("--workers", type=int, default=None, help="workers per model [config]")
+    t.add_argument(
+        "--workers",
+        nargs="+",
+        default=None,
+        metavar="N|MODEL=N",
+        help="workers of every model, or per model: mnist_cnn=2 [config/models]",
+    )
     t.add_argument("--batch-size", type=int, default=None, help="batchSize [config/models]")
     t.add_argument(
         "--max-batch-delay", type=int, default=None, help="maxBatchDelay ms [config/models]"
@@ -856,6 +878,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=[],
         metavar="KEY=VALUE",
         help="extra TorchServe config.properties setting (repeatable)",
+    )
+    t.add_argument(
+        "--ui-app", default="webui:create_app()", help="gunicorn app spec [webui:create_app()]"
     )
     t.add_argument(
         "--no-ui", action="store_true", help="start TorchServe only (targets ts_*, inproc_*)"

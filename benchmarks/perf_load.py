@@ -227,6 +227,7 @@ def http_phase(job: dict[str, Any]) -> Callable[[int, Recorder], None]:
 
 def inprocess_predictor(weights: dict[str, str], threads: int) -> Callable[[bytes], list[int]]:
     """Preprocess once, then every model's forward pass and softmax: what a plain app would do."""
+    import cv2
     import numpy as np
     import torch
 
@@ -234,6 +235,7 @@ def inprocess_predictor(weights: dict[str, str], threads: int) -> Callable[[byte
     from training.models import load_checkpoint
 
     torch.set_num_threads(threads)
+    cv2.setNumThreads(threads)  # as the TorchServe workers do (handlers/mnist_handler.py)
     models = [load_checkpoint(path)[0].eval() for path in weights.values()]
 
     def predict(data: bytes) -> list[int]:

@@ -204,9 +204,12 @@ class Gunicorn:
         management_url: str,
         key_file: Path | None,
         log_path: Path,
+        *,
         env: Mapping[str, str] | None = None,
+        app: str = "webui:create_app()",
     ) -> None:
         (port,) = free_ports(1)
+        self.app = app
         self.url = f"http://127.0.0.1:{port}"
         self.log_path = Path(log_path)
         self.env = clean_environ(
@@ -234,7 +237,7 @@ class Gunicorn:
             "gunicorn",
             "-c",
             str(GUNICORN_CONFIG),
-            "webui:create_app()",
+            self.app,
         ]
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log_file:
@@ -281,6 +284,7 @@ class Stack:
         worker_env: Mapping[str, str] | None = None,
         ui_env: Mapping[str, str] | None = None,
         with_ui: bool = True,
+        ui_app: str = "webui:create_app()",
     ) -> None:
         self.work_dir = Path(work_dir)
         self.weights_dir = Path(weights_dir)
@@ -289,6 +293,7 @@ class Stack:
         self.worker_env = dict(worker_env or {})
         self.ui_env = dict(ui_env or {})
         self.with_ui = with_ui
+        self.ui_app = ui_app
         self.torchserve: TorchServe | None = None
         self.gunicorn: Gunicorn | None = None
         self.cold_start_s: float | None = None
@@ -329,6 +334,7 @@ class Stack:
             server.key_file,
             self.work_dir / "gunicorn.log",
             env=self.ui_env,
+            app=self.ui_app,
         )
         start = time.perf_counter()
         url = self.gunicorn.start(timeout)

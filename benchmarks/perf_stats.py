@@ -43,6 +43,10 @@ def summarize(cell: Mapping[str, Any]) -> dict[str, Any]:
         cpu["servers"] = sum(v for k, v in cpu.items() if k not in {"loadgen", "machine"})
         summary["cpu_ms_per_request"] = {k: round(1000 * v / done, 3) for k, v in cpu.items()}
         summary["machine_busy_cores"] = round(cpu.get("machine", 0.0) / elapsed, 2)
+        # CPU the machine spent on anything but the servers and the load generator: other
+        # people's jobs. Near 0 on a quiet machine; a cell with more is suspect.
+        ours = cpu["servers"] + cpu.get("loadgen", 0.0)
+        summary["other_busy_cores"] = round(max(0.0, cpu.get("machine", 0.0) - ours) / elapsed, 2)
     summary["elapsed_s"] = round(cell["elapsed_s"], 3)
     return summary
 

@@ -283,3 +283,9 @@ def test_soak_summary_tracks_rss_per_pid():
         {"pid": 1, "process": "gunicorn", "before_mib": 30.0, "after_mib": 31.5, "change_mib": 1.5}
     ]
     assert summary["processes_gone"] == [2]
+
+
+def test_worker_counts_for_every_model_or_by_name():
+    assert perf.worker_counts(["1", "mnist_cnn=2"]) == {"mnist_mlp": 1, "mnist_cnn": 2}
+    with pytest.raises(SystemExit, match="unknown model"):
+        perf.worker_counts(["resnet=2"])
