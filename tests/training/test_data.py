@@ -41,7 +41,7 @@ def test_split_is_seeded_and_disjoint() -> None:
 def test_checksum_changes_with_data(tiny_mnist: Path) -> None:
     before = data_checksum(tiny_mnist)
     path = tiny_mnist / "MNIST" / "raw" / "t10k-labels-idx1-ubyte"
-    path.write_bytes(path.read_bytes()[:-1] + b"\x09")
+    path.write_bytes(path.read_bytes()[:-1] + b"\x03")  # last label was 9
     assert data_checksum(tiny_mnist) != before
 
 
