@@ -450,6 +450,7 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
     """The side-by-side benchmark; returns the report (also written to --out)."""
     report: dict[str, Any] = {"mode": "bench", "machine": machine_info()}
     report["config"] = {**tuning_config(args), "clients": args.clients, "seconds": args.seconds}
+    report["config"]["repeat"] = args.repeat
     report["config"].update(
         max_requests=args.requests, warmup=args.warmup, server_warmup=args.server_warmup
     )
@@ -511,32 +512,50 @@ def measure(
     files: Mapping[str, Any],
     weights: Mapping[str, Path],
 ) -> dict[str, dict[str, dict[str, Any]]]:
-    """Every (input, target) job; summaries by input, target and client count."""
-    results: dict[str, dict[str, dict[str, Any]]] = {}
+    """Every (input, target) job --repeat times; summaries by input, target and client count.
+
+    Repeats run one after the other over all jobs, so a disturbance (another job on the
+    machine) lands in one repeat of many cells rather than in every repeat of one; each summary
+    pools its repeats and lists the per-repeat p50 and req/s to show the spread.
+    """
+    raw: dict[tuple[str, str, int], list[dict[str, Any]]] = {}
     budget = len(args.clients) * (args.seconds + args.warmup + 30) + 120
     warm_up_servers(args, endpoints, files, weights)
-    for input_name in args.inputs:
-        results[input_name] = {}
-        for target in args.targets:
-            job = target_job(
-                target, endpoints, input_name, files, weights, threads=args.baseline_threads
-            )
-            job["cells"] = cells(args.clients, args)
-            raw = run_load(job, budget)
-            results[input_name][target] = {str(c["clients"]): perf_stats.summarize(c) for c in raw}
-            for c in raw:
-                s = results[input_name][target][str(c["clients"])]
-                log.info(
-                    "%-10s %-11s %2d clients: p50 %7.2f  p99 %7.2f ms  %7.1f req/s  %d errors",
-                    input_name,
-                    target,
-                    c["clients"],
-                    s["p50_ms"] or float("nan"),
-                    s["p99_ms"] or float("nan"),
-                    s["rps"] or 0.0,
-                    s["errors"],
+    for repeat in range(args.repeat):
+        for input_name in args.inputs:
+            for target in args.targets:
+                job = target_job(
+                    target, endpoints, input_name, files, weights, threads=args.baseline_threads
                 )
+                job["cells"] = cells(args.clients, args)
+                for cell in run_load(job, budget):
+                    raw.setdefault((input_name, target, cell["clients"]), []).append(cell)
+                    log_cell(repeat, input_name, target, cell)
+    results: dict[str, dict[str, dict[str, Any]]] = {}
+    for (input_name, target, clients), runs in raw.items():
+        summary = perf_stats.summarize(perf_stats.pool(runs))
+        if len(runs) > 1:
+            summaries = [perf_stats.summarize(run) for run in runs]
+            summary["p50_ms_runs"] = [s["p50_ms"] for s in summaries]
+            summary["rps_runs"] = [s["rps"] for s in summaries]
+        results.setdefault(input_name, {}).setdefault(target, {})[str(clients)] = summary
     return results
+
+
+def log_cell(repeat: int, input_name: str, target: str, cell: Mapping[str, Any]) -> None:
+    """One line per measured cell."""
+    s = perf_stats.summarize(cell)
+    log.info(
+        "#%d %-10s %-11s %2d clients: p50 %7.2f  p99 %7.2f ms  %7.1f req/s  %d errors",
+        repeat + 1,
+        input_name,
+        target,
+        cell["clients"],
+        s["p50_ms"] or float("nan"),
+        s["p99_ms"] or float("nan"),
+        s["rps"] or 0.0,
+        s["errors"],
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -852,6 +871,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=5.0,
         help="seconds of load per server target first [5]",
     )
+    g.add_argument(
+        "--repeat",
+        type=int,
+        default=None,
+        help="bench: passes over all cells, pooled [1]; cold-start: starts [3]",
+    )
     g.add_argument("--quick", action="store_true", help="2 s, 600 requests, 0.5 s warm-up per cell")
     g.add_argument("--baseline-threads", type=int, default=1, help="torch threads in-process [1]")
     t = p.add_argument_group("tuning (servers this script starts)")
@@ -892,7 +917,6 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     a.add_argument("--ui-url", default="http://127.0.0.1:5000")
     a.add_argument("--key-file", default=str(REPO_ROOT / "run" / "torchserve" / "key_file.json"))
     o = p.add_argument_group("cold-start, soak, fuzz")
-    o.add_argument("--repeat", type=int, default=3, help="cold starts [3]")
     o.add_argument("--minutes", type=int, default=5, help="soak minutes [5]")
     o.add_argument("--soak-clients", type=int, default=16, help="[16]")
     o.add_argument("--count", type=int, default=3000, help="fuzz inputs [3000]")
@@ -902,6 +926,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--max-seconds", type=float, default=5.0, help="slowest answer allowed in fuzz [5]"
     )
     args = p.parse_args(argv)
+    if args.repeat is None:
+        args.repeat = 3 if args.mode == "cold-start" else 1
     if args.quick:
         args.seconds, args.requests, args.warmup, args.server_warmup = 2.0, 600, 0.5, 2.0
     if args.no_ui and "ui" in args.targets:

@@ -308,10 +308,17 @@ def cpu_seconds(pids: Iterable[int]) -> dict[str, float]:
     return totals
 
 
-def machine_busy_seconds() -> float:
-    """CPU seconds spent not idle on the whole machine since boot."""
+def machine_seconds() -> tuple[float, float]:
+    """(busy, steal) CPU seconds of the whole machine since boot.
+
+    Steal is time a virtual CPU was ready but the host ran something else: on a shared host,
+    a cell with much of it measured the neighbours too.
+    """
     times = psutil.cpu_times()
-    return sum(times) - times.idle - getattr(times, "iowait", 0.0)
+    steal = getattr(times, "steal", 0.0)
+    idle = times.idle + getattr(times, "iowait", 0.0)
+    guest = getattr(times, "guest", 0.0) + getattr(times, "guest_nice", 0.0)  # already in user
+    return sum(times) - idle - steal - guest, steal
 
 
 def run_cell(phase: Callable[[int, Recorder], None], cell: Cell, watch: list[int]) -> CellResult:
@@ -320,7 +327,7 @@ def run_cell(phase: Callable[[int, Recorder], None], cell: Cell, watch: list[int
         phase(
             cell.clients, Recorder(10 * cell.max_requests, time.monotonic() + cell.warmup_seconds)
         )
-    own, server, busy = time.process_time(), cpu_seconds(watch), machine_busy_seconds()
+    own, server, (busy, steal) = time.process_time(), cpu_seconds(watch), machine_seconds()
     rec = Recorder(cell.max_requests, time.monotonic() + cell.max_seconds)
     start = time.perf_counter()
     phase(cell.clients, rec)
@@ -332,7 +339,8 @@ def run_cell(phase: Callable[[int, Recorder], None], cell: Cell, watch: list[int
     result.cpu_s = {
         "loadgen": time.process_time() - own,
         **{kind: seconds - server.get(kind, 0.0) for kind, seconds in after.items()},
-        "machine": machine_busy_seconds() - busy,
+        "machine": machine_seconds()[0] - busy,
+        "steal": machine_seconds()[1] - steal,
     }
     return result
 

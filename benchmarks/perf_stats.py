@@ -19,6 +19,25 @@ def percentile(values: Sequence[float], q: float) -> float | None:
     return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
+def pool(cells: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Several raw results of one cell as one: samples, counts, times and CPU added up."""
+    pooled: dict[str, Any] = {
+        "clients": cells[0]["clients"],
+        "latencies_ms": [ms for cell in cells for ms in cell["latencies_ms"]],
+        "errors": sum(cell["errors"] for cell in cells),
+        "statuses": {},
+        "error_samples": [e for cell in cells for e in cell.get("error_samples", [])][:5],
+        "elapsed_s": sum(cell["elapsed_s"] for cell in cells),
+        "cpu_s": {},
+    }
+    for cell in cells:
+        for status, count in cell["statuses"].items():
+            pooled["statuses"][status] = pooled["statuses"].get(status, 0) + count
+        for kind, seconds in (cell.get("cpu_s") or {}).items():
+            pooled["cpu_s"][kind] = pooled["cpu_s"].get(kind, 0.0) + seconds
+    return pooled
+
+
 def summarize(cell: Mapping[str, Any]) -> dict[str, Any]:
     """Latency percentiles, requests/s, errors and CPU per request of one raw cell result."""
     latencies = cell["latencies_ms"]
@@ -40,13 +59,14 @@ def summarize(cell: Mapping[str, Any]) -> dict[str, Any]:
         summary["error_samples"] = list(cell["error_samples"])
     cpu = dict(cell.get("cpu_s") or {})
     if cpu and done:
-        cpu["servers"] = sum(v for k, v in cpu.items() if k not in {"loadgen", "machine"})
+        cpu["servers"] = sum(v for k, v in cpu.items() if k not in {"loadgen", "machine", "steal"})
         summary["cpu_ms_per_request"] = {k: round(1000 * v / done, 3) for k, v in cpu.items()}
         summary["machine_busy_cores"] = round(cpu.get("machine", 0.0) / elapsed, 2)
         # CPU the machine spent on anything but the servers and the load generator: other
         # people's jobs. Near 0 on a quiet machine; a cell with more is suspect.
         ours = cpu["servers"] + cpu.get("loadgen", 0.0)
         summary["other_busy_cores"] = round(max(0.0, cpu.get("machine", 0.0) - ours) / elapsed, 2)
+        summary["steal_cores"] = round(cpu.get("steal", 0.0) / elapsed, 2)
     summary["elapsed_s"] = round(cell["elapsed_s"], 3)
     return summary
 

@@ -289,3 +289,21 @@ def test_worker_counts_for_every_model_or_by_name():
     assert perf.worker_counts(["1", "mnist_cnn=2"]) == {"mnist_mlp": 1, "mnist_cnn": 2}
     with pytest.raises(SystemExit, match="unknown model"):
         perf.worker_counts(["resnet=2"])
+
+
+def test_pool_adds_up_repeats_of_a_cell():
+    first = {
+        **raw_cell([1.0, 2.0], errors=1, elapsed=1.0, cpu={"servers": 0.5}),
+        "statuses": {"200": 2},
+    }
+    second = {
+        **raw_cell([3.0], elapsed=2.0, cpu={"servers": 0.25}),
+        "statuses": {"200": 1, "503": 1},
+    }
+    pooled = perf_stats.pool([first, second])
+    assert pooled["latencies_ms"] == [1.0, 2.0, 3.0]
+    assert pooled["errors"] == 1
+    assert pooled["statuses"] == {"200": 3, "503": 1}
+    assert pooled["elapsed_s"] == 3.0
+    assert pooled["cpu_s"] == {"servers": 0.75}
+    assert perf_stats.summarize(pooled)["rps"] == 1.0
