@@ -450,7 +450,7 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
     """The side-by-side benchmark; returns the report (also written to --out)."""
     report: dict[str, Any] = {"mode": "bench", "machine": machine_info()}
     report["config"] = {**tuning_config(args), "clients": args.clients, "seconds": args.seconds}
-    report["config"]["repeat"] = args.repeat
+    report["config"].update(repeat=args.repeat, no_keepalive=args.no_keepalive)
     report["config"].update(
         max_requests=args.requests, warmup=args.warmup, server_warmup=args.server_warmup
     )
@@ -528,6 +528,8 @@ def measure(
                     target, endpoints, input_name, files, weights, threads=args.baseline_threads
                 )
                 job["cells"] = cells(args.clients, args)
+                if args.no_keepalive and job["kind"] == "http":
+                    job["headers"] = {**job["headers"], "Connection": "close"}
                 for cell in run_load(job, budget):
                     raw.setdefault((input_name, target, cell["clients"]), []).append(cell)
                     log_cell(repeat, input_name, target, cell)
@@ -870,6 +872,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         type=float,
         default=5.0,
         help="seconds of load per server target first [5]",
+    )
+    g.add_argument(
+        "--no-keepalive", action="store_true", help="a new connection per request (comparison)"
     )
     g.add_argument(
         "--repeat",
