@@ -28,8 +28,9 @@ def _num(value: float | None, digits: int = 1) -> str:
 def results_table(results: Mapping[str, Mapping[str, Mapping[str, Any]]], input_name: str) -> str:
     """Rows per target and client count: p50/p95/p99, req/s, errors, server CPU per request."""
     lines = [
-        "| target | clients | p50 ms | p95 ms | p99 ms | req/s | errors | server CPU ms/req |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| target | clients | p50 ms | p95 ms | p99 ms | req/s | errors | server CPU ms/req "
+        "| other jobs, cores |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for target, cells in results[input_name].items():
         for clients in sorted(cells, key=int):
@@ -40,7 +41,8 @@ def results_table(results: Mapping[str, Mapping[str, Mapping[str, Any]]], input_
             lines.append(
                 f"| {TARGET_NAMES.get(target, target)} | {clients} | {_num(cell['p50_ms'], 2)} "
                 f"| {_num(cell['p95_ms'])} | {_num(cell['p99_ms'])} | {_num(cell['rps'])} "
-                f"| {cell['errors']} | {_num(server, 2)} |"
+                f"| {cell['errors']} | {_num(server, 2)} "
+                f"| {_num(cell.get('other_busy_cores'), 2)} |"
             )
     return "\n".join(lines)
 
