@@ -53,10 +53,10 @@ from benchmarks.perf_stack import (
     Endpoints,
     Stack,
     clean_environ,
-    free_ports,
     rss_mib,
     scale_workers,
 )
+from scripts.torchserve_ctl import free_ports
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = REPO_ROOT / "artifacts" / "bench"

@@ -11,12 +11,10 @@ import contextlib
 import logging
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 from collections.abc import Mapping
-from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +23,7 @@ import psutil
 import requests
 
 from scripts.build_archives import build_archives
-from scripts.torchserve_ctl import TorchServe, parse_keys
+from scripts.torchserve_ctl import TorchServe, free_ports, loopback_overrides, parse_keys
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 GUNICORN_CONFIG = REPO_ROOT / "config" / "gunicorn.conf.py"
@@ -34,31 +32,6 @@ MODELS = ("mnist_mlp", "mnist_cnn")
 MIB = 1024 * 1024
 
 log = logging.getLogger("perf.stack")
-
-
-def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
-    """`count` distinct TCP ports free on `host` right now."""
-    with ExitStack() as stack:
-        ports = []
-        for _ in range(count):
-            sock = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
-            sock.bind((host, 0))
-            ports.append(sock.getsockname()[1])
-        return ports
-
-
-def loopback_config() -> dict[str, str]:
-    """TorchServe overrides putting its five listeners on free 127.0.0.1 ports."""
-    inference, management, metrics, grpc_inference, grpc_management = free_ports(5)
-    return {
-        "inference_address": f"http://127.0.0.1:{inference}",
-        "management_address": f"http://127.0.0.1:{management}",
-        "metrics_address": f"http://127.0.0.1:{metrics}",
-        "grpc_inference_address": "127.0.0.1",
-        "grpc_inference_port": str(grpc_inference),
-        "grpc_management_address": "127.0.0.1",
-        "grpc_management_port": str(grpc_management),
-    }
 
 
 def yaml_overrides(text: str, settings: Mapping[str, Any]) -> str:
@@ -311,7 +284,7 @@ class Stack:
 
     def start_torchserve(self, store: Path, timeout: float = 120.0) -> TorchServe:
         """Start TorchServe and wait until both models are READY; records the cold start."""
-        overrides = {**loopback_config(), **self.ts_overrides}
+        overrides = {**loopback_overrides(), **self.ts_overrides}
         server = TorchServe(
             self.work_dir / "torchserve",
             store,

@@ -32,7 +32,6 @@ import json
 import logging
 import mimetypes
 import platform
-import socket
 import subprocess
 import tempfile
 import threading
@@ -351,22 +350,12 @@ def private_torchserve() -> Iterator[tuple[str, Path, str]]:
     """A TorchServe of our own (archives built from the working tree into a temporary model
     store, free loopback ports, one worker per model): (inference URL, key file, management)."""
     from scripts.build_archives import build_archives
-    from scripts.torchserve_ctl import TorchServe
+    from scripts.torchserve_ctl import TorchServe, loopback_overrides
 
     with tempfile.TemporaryDirectory(prefix="robustness-ts-") as work:
         store = Path(work) / "model_store"
         build_archives(model_store=store)
-        ports = _free_ports(5)
-        overrides = {
-            "inference_address": f"http://127.0.0.1:{ports[0]}",
-            "management_address": f"http://127.0.0.1:{ports[1]}",
-            "metrics_address": f"http://127.0.0.1:{ports[2]}",
-            "grpc_inference_address": "127.0.0.1",
-            "grpc_inference_port": ports[3],
-            "grpc_management_address": "127.0.0.1",
-            "grpc_management_port": ports[4],
-            "default_workers_per_model": 1,
-        }
+        overrides = {**loopback_overrides(), "default_workers_per_model": "1"}
         with TorchServe(Path(work) / "server", store, overrides=overrides) as server:
             yield server.inference_url, server.key_file, server.management_url
 
@@ -377,6 +366,7 @@ def private_webui(inference: str, management: str | None, key_file: Path | None)
     port, talking to the given TorchServe: its base URL."""
     from werkzeug.serving import make_server
 
+    from scripts.torchserve_ctl import free_ports
     from webui import create_app
 
     settings: dict[str, Any] = {"INFERENCE_URL": inference}
@@ -385,7 +375,7 @@ def private_webui(inference: str, management: str | None, key_file: Path | None)
     if key_file:
         settings["KEY_FILE"] = str(key_file)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
-    server = make_server("127.0.0.1", _free_ports(1)[0], create_app(settings), threaded=True)
+    server = make_server("127.0.0.1", free_ports(1)[0], create_app(settings), threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -393,15 +383,6 @@ def private_webui(inference: str, management: str | None, key_file: Path | None)
     finally:
         server.shutdown()
         thread.join(timeout=10)
-
-
-def _free_ports(count: int) -> list[int]:
-    """Distinct free TCP ports on 127.0.0.1 (all held open while choosing)."""
-    with ExitStack() as stack:
-        socks = [stack.enter_context(socket.socket()) for _ in range(count)]
-        for sock in socks:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in socks]
 
 
 # ---------------------------------------------------------------------------------------------

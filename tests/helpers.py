@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import io
 import os
-import socket
-from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,35 +14,15 @@ import requests
 from PIL import Image
 
 from scripts.torchserve_ctl import TorchServe
+from scripts.torchserve_ctl import loopback_overrides as ctl_loopback_overrides
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MODEL_NAMES = ("mnist_mlp", "mnist_cnn")
 
 
-def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
-    """`count` distinct TCP ports free on `host` right now (all held open while choosing)."""
-    with ExitStack() as stack:
-        ports = []
-        for _ in range(count):
-            sock = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
-            sock.bind((host, 0))
-            ports.append(sock.getsockname()[1])
-        return ports
-
-
 def loopback_overrides() -> dict[str, str]:
-    """TorchServe settings putting all five listeners on free 127.0.0.1 ports."""
-    inference, management, metrics, grpc_inference, grpc_management = free_ports(5)
-    return {
-        "inference_address": f"http://127.0.0.1:{inference}",
-        "management_address": f"http://127.0.0.1:{management}",
-        "metrics_address": f"http://127.0.0.1:{metrics}",
-        "grpc_inference_address": "127.0.0.1",
-        "grpc_inference_port": str(grpc_inference),
-        "grpc_management_address": "127.0.0.1",
-        "grpc_management_port": str(grpc_management),
-        "default_workers_per_model": "1",
-    }
+    """TorchServe settings for a test: free 127.0.0.1 ports, one worker per model."""
+    return {**ctl_loopback_overrides(), "default_workers_per_model": "1"}
 
 
 def mnist_root() -> Path:

@@ -217,16 +217,6 @@ def test_yaml_overrides_replace_and_add_top_level_keys():
     assert out == "# batchSize: 1 in a comment\nminWorkers: 1\nbatchSize: 16\nmaxBatchDelay: 3\n"
 
 
-def test_loopback_config_uses_five_distinct_loopback_ports():
-    config = perf_stack.loopback_config()
-    ports = {config["grpc_inference_port"], config["grpc_management_port"]}
-    ports |= {
-        config[k].rsplit(":", 1)[1] for k in config if k.endswith("_address") and "grpc" not in k
-    }
-    assert len(ports) == 5
-    assert all("127.0.0.1" in v for k, v in config.items() if k.endswith("address"))
-
-
 def test_multipart_body_holds_the_file_field():
     body, content_type = perf.multipart(b"\x89PNGdata", "x.png", "image/png")
     boundary = content_type.split("boundary=", 1)[1]

@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 import requests
 
+from scripts.torchserve_ctl import free_ports
 from tests.deploy.manifests import K8S
-from tests.helpers import free_ports
 
 pytestmark = pytest.mark.integration
 

@@ -81,7 +81,7 @@ def test_default_models_are_the_served_ones() -> None:
 @pytest.mark.unit
 def test_unreachable_server_is_unhealthy(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Nothing listening on the management port: exit status 1, not an exception."""
-    from tests.helpers import free_ports
+    from scripts.torchserve_ctl import free_ports
 
     (port,) = free_ports(1)
     monkeypatch.setenv("TS_MANAGEMENT_ADDRESS", f"http://127.0.0.1:{port}")

@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from scripts.torchserve_ctl import TorchServe
+from scripts.torchserve_ctl import TorchServe, free_ports
 from tests.conftest import clean_environ
-from tests.helpers import REPO_ROOT, free_ports
+from tests.helpers import REPO_ROOT
 from tests.webui.conftest import drawn_zero
 
 pytestmark = pytest.mark.integration

@@ -14,7 +14,8 @@ import requests
 import yaml
 
 from scripts import torchserve_ctl as ctl
-from tests.helpers import REPO_ROOT, LiveTorchServe, canvas_digit, free_ports
+from scripts.torchserve_ctl import free_ports
+from tests.helpers import REPO_ROOT, LiveTorchServe, canvas_digit
 
 CONFIG = ctl.read_properties(ctl.CONFIG_FILE.read_text())
 
@@ -256,3 +257,14 @@ def test_cli_start_status_stop_leaves_the_other_server_alone(
     assert not (REPO_ROOT / "logs" / "ts_log.log").exists()
     assert not (REPO_ROOT / "key_file.json").exists()
     assert cli("stop").stdout.strip() == "TorchServe is not running"
+
+
+@pytest.mark.unit
+def test_loopback_overrides_use_five_distinct_loopback_ports() -> None:
+    config = ctl.loopback_overrides()
+    ports = {config["grpc_inference_port"], config["grpc_management_port"]}
+    ports |= {
+        config[k].rsplit(":", 1)[1] for k in config if k.endswith("_address") and "grpc" not in k
+    }
+    assert len(ports) == 5
+    assert all("127.0.0.1" in v for k, v in config.items() if k.endswith("address"))

@@ -20,7 +20,8 @@ import pytest
 import requests
 from PIL import Image
 
-from tests.helpers import REPO_ROOT, free_ports, mnist_test_set, png_bytes
+from scripts.torchserve_ctl import free_ports
+from tests.helpers import REPO_ROOT, mnist_test_set, png_bytes
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.data]
 
