@@ -45,7 +45,7 @@ WORKDIR /src
 COPY pyproject.toml ./
 COPY scripts/__init__.py scripts/build_archives.py scripts/
 COPY handlers/ handlers/
-COPY training/__init__.py training/models.py training/
+COPY recognition/ recognition/
 COPY config/models/ config/models/
 COPY weights/mnist_mlp.pt weights/mnist_cnn.pt weights/
 RUN /opt/venv/bin/python -m scripts.build_archives --model-store /src/model_store

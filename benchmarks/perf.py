@@ -280,7 +280,7 @@ def cells(clients: Sequence[int], args: argparse.Namespace) -> list[dict[str, An
 
 def weights_paths(weights_dir: Path) -> dict[str, Path]:
     """The two checkpoints; fails early with the path when one is missing or does not load."""
-    from training.models import load_checkpoint
+    from recognition.models import load_checkpoint
 
     paths = {role: weights_dir / f"{MODEL_OF[role]}.pt" for role in MODEL_OF}
     for path in paths.values():

@@ -231,8 +231,8 @@ def inprocess_predictor(weights: dict[str, str], threads: int) -> Callable[[byte
     import numpy as np
     import torch
 
-    from handlers.preprocessing import normalize, preprocess
-    from training.models import load_checkpoint
+    from recognition.models import load_checkpoint
+    from recognition.preprocessing import normalize, preprocess
 
     torch.set_num_threads(threads)
     cv2.setNumThreads(threads)  # as the TorchServe workers do (handlers/mnist_handler.py)
@@ -248,7 +248,7 @@ def inprocess_predictor(weights: dict[str, str], threads: int) -> Callable[[byte
 
 def inprocess_phase(job: dict[str, Any]) -> Callable[[int, Recorder], None]:
     """A function running `clients` threads calling the models in this process."""
-    from handlers.preprocessing import ImageError
+    from recognition.preprocessing import ImageError
 
     body = Path(job["body_file"]).read_bytes()
     predict = inprocess_predictor(job["weights"], int(job.get("threads", 1)))

@@ -11,7 +11,7 @@ Usage:
 Options: --sets clean phone … (default: every set found), --limit N files per set, --weights-dir
 (default weights/), --concurrency for the HTTP paths, --out (default artifacts/robustness.json).
 
-(a) in-process: every file goes through `handlers.preprocessing.preprocess` and both committed
+(a) in-process: every file goes through `recognition.preprocessing.preprocess` and both committed
 models, single-threaded (cv2 and torch limited to one thread), timing the preprocessing of each
 file. (b) TorchServe, a running one or (--start-torchserve) a private one on free loopback ports
 with archives built from the working tree into a temporary model store: the raw file bytes are
@@ -49,8 +49,8 @@ import numpy as np
 import requests
 import torch
 
-from handlers.preprocessing import ImageError, normalize, preprocess
-from training.models import load_checkpoint
+from recognition.models import load_checkpoint
+from recognition.preprocessing import ImageError, normalize, preprocess
 
 log = logging.getLogger("robustness")
 

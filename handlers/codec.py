@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from handlers.preprocessing import ImageError
+from recognition.preprocessing import ImageError
 
 IMAGE_FIELDS = ("file", "image", "data", "body")  # where the image may be, first match wins
 JSON_FIELDS = ("image", "data", "file")  # keys of a JSON object that may hold base64

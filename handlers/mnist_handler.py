@@ -1,10 +1,11 @@
 """TorchServe handler serving both MNIST archives (mnist_mlp, mnist_cnn).
 
-The archive carries a checkpoint from `training.models.save_checkpoint`; the handler rebuilds the
-model it describes with `training.models.load_checkpoint`, so no model class is copied here.
-Per batch: decode each request (`handlers.codec`), preprocess it (`handlers.preprocessing`), one
-forward pass over the images that survived, softmax, one JSON answer per request. A request
-whose image is rejected gets its own 4xx JSON error while the rest of the batch succeeds.
+A thin `BaseHandler` subclass: the archive carries a checkpoint and the `recognition` package;
+`recognition.predictor.Predictor` rebuilds the model the checkpoint describes, so no model class
+is copied here. Per batch: decode each request (`handlers.codec`), preprocess it
+(`recognition.preprocessing`), one forward pass over the images that survived, one JSON answer
+per request. A request whose image is rejected gets its own 4xx JSON error while the rest of the
+batch succeeds.
 
 Packaged by `scripts/build_archives.py`; unit-tested without a server in
 tests/handlers/test_mnist_handler.py.
@@ -15,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,12 +26,27 @@ import torch
 from ts.torch_handler.base_handler import BaseHandler
 
 from handlers import codec
-from handlers.preprocessing import ImageError, normalize, preprocess
-from training.models import NUM_CLASSES, load_checkpoint
+from recognition.predictor import Predictor
+from recognition.preprocessing import ImageError, preprocess
 
 logger = logging.getLogger(__name__)
 
 INTERNAL_ERROR = "internal error while reading the image"
+
+
+@dataclass
+class Prepared:
+    """One request of a batch: its model input, or the message and status that reject it.
+
+    A rejection keeps only its text and status, never the exception: a traceback would keep the
+    decoded pixels of a large image alive for the rest of the batch.
+    """
+
+    image: np.ndarray | None = None
+    error: str | None = None
+    status: int = 200
+    return_image: bool = False
+    probabilities: np.ndarray | None = None
 
 
 def select_device(gpu_id: int | None) -> torch.device:
@@ -69,65 +86,60 @@ class MnistHandler(BaseHandler):
         """Load the archive's checkpoint onto the worker's device."""
         self.context = context
         self.manifest = context.manifest
-        self.device = select_device(context.system_properties.get("gpu_id"))
-        if self.device.type == "cpu":
+        device = select_device(context.system_properties.get("gpu_id"))
+        if device.type == "cpu":
             torch.set_num_threads(cpu_threads())
         # The preprocessing's OpenCV has a spinning thread pool of its own (one thread per core
         # by default): it doubled the CPU per 28×28 image for 10 % less wall time.
         cv2.setNumThreads(cpu_threads())
-        self.model, self.meta = load_checkpoint(checkpoint_path(context), self.device)
-        self.model.to(self.device).eval()
+        self.predictor = Predictor.from_checkpoint(checkpoint_path(context), device)
+        self.device = device
         self.initialized = True
         logger.info(
             "model %s: %s on %s, %d torch thread(s)",
             context.model_name,
-            self.meta.get("arch"),
-            self.device,
+            self.predictor.arch,
+            device,
             torch.get_num_threads(),
         )
 
-    def preprocess(self, data: list[dict[str, Any]]) -> list[np.ndarray | ImageError]:
-        """Per request: its 28×28 model input, or the ImageError that rejects it."""
-        images: list[np.ndarray | ImageError] = []
+    def preprocess(self, data: list[dict[str, Any]]) -> list[Prepared]:
+        """Per request: its 28×28 model input, or the status and message that reject it."""
+        prepared = []
         for idx, row in enumerate(data):
+            headers = self._headers(idx)
+            item = Prepared(return_image=codec.wants_image(row, headers))
             try:
-                images.append(preprocess(codec.request_image(row, self._headers(idx))))
+                item.image = preprocess(codec.request_image(row, headers))
             except ImageError as exc:
-                images.append(exc)
+                item.error, item.status = str(exc), int(exc.status)
             except Exception:  # one bad request must not fail the others in its batch
                 logger.exception("unexpected error preprocessing request %d", idx)
-                images.append(ImageError(INTERNAL_ERROR, status=500))
-        return images
+                item.error, item.status = INTERNAL_ERROR, 500
+            prepared.append(item)
+        return prepared
 
-    def inference(self, images: list[np.ndarray], *args: Any, **kwargs: Any) -> np.ndarray:
-        """One forward pass over the batch: class probabilities, shape (n, 10)."""
-        if not images:
-            return np.empty((0, NUM_CLASSES), np.float32)
-        batch = torch.from_numpy(np.stack([normalize(image) for image in images]))
-        batch = batch.unsqueeze(1).to(self.device)
-        with torch.inference_mode():
-            return torch.softmax(self.model(batch), dim=1).cpu().numpy()
+    def inference(self, data: list[Prepared], *args: Any, **kwargs: Any) -> list[Prepared]:
+        """One forward pass over the batch's accepted images; fills in their probabilities."""
+        accepted = [item for item in data if item.error is None]
+        probabilities = self.predictor.probabilities([item.image for item in accepted])
+        for item, row in zip(accepted, probabilities, strict=True):
+            item.probabilities = row
+        return data
 
-    def postprocess(
-        self,
-        data: list[np.ndarray | ImageError],
-        probabilities: np.ndarray,
-        return_image: list[bool],
-    ) -> list[str]:
+    def postprocess(self, data: list[Prepared]) -> list[str]:
         """JSON answers in request order; a rejected request gets its own status and error."""
-        rows = iter(probabilities)
         answers = []
         for idx, item in enumerate(data):
             self.context.set_response_content_type(idx, "application/json")
             self.context.set_response_header(idx, "X-Batch-Size", str(len(data)))
-            if isinstance(item, ImageError):
-                status = int(item.status)
-                self.context.set_response_status(status, codec.reason(status), idx)
-                answers.append(codec.to_json(codec.error(str(item), status)))
+            if item.error is not None:
+                self.context.set_response_status(item.status, codec.reason(item.status), idx)
+                answers.append(codec.to_json(codec.error(item.error, item.status)))
                 continue
-            body = codec.prediction(next(rows))
-            if return_image[idx]:
-                body["image"] = codec.png_base64(item)
+            body = codec.prediction(item.probabilities)
+            if item.return_image:
+                body["image"] = codec.png_base64(item.image)
             answers.append(codec.to_json(body))
         return answers
 
@@ -135,10 +147,7 @@ class MnistHandler(BaseHandler):
         """TorchServe's entry point: one answer per request of the batch, in order."""
         start = time.perf_counter()
         self.context = context
-        prepared = self.preprocess(data)
-        probabilities = self.inference([p for p in prepared if not isinstance(p, ImageError)])
-        return_image = [codec.wants_image(row, self._headers(i)) for i, row in enumerate(data)]
-        answers = self.postprocess(prepared, probabilities, return_image)
+        answers = self.postprocess(self.inference(self.preprocess(data)))
         if context.metrics is not None:
             elapsed_ms = round((time.perf_counter() - start) * 1000.0, 2)
             context.metrics.add_time("HandlerTime", elapsed_ms, None, "ms")

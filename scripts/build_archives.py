@@ -5,11 +5,11 @@
     python -m scripts.build_archives --weights-dir /tmp/w --model-store /tmp/store
 
 Each archive holds the checkpoint (weights/mnist_<arch>.pt), the handler
-(handlers/mnist_handler.py), its model config (config/models/mnist_<arch>.yaml) and the shared
-modules the handler imports, laid out as packages (handlers/, training/) so the same imports work
-in the repository and in the extracted archive. The archive version is the project version in
-pyproject.toml. A stamp next to each archive holds the hash of every input; an archive whose
-inputs have not changed is not rebuilt.
+(handlers/mnist_handler.py), its model config (config/models/mnist_<arch>.yaml) and the two
+packages the handler imports, handlers/ and recognition/, laid out as in the repository so the
+same imports work in the extracted archive; nothing of training/ is packed. The archive version
+is the project version in pyproject.toml. A stamp next to each archive holds the hash of every
+input; an archive whose inputs have not changed is not rebuilt.
 """
 
 from __future__ import annotations
@@ -27,24 +27,22 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from recognition import catalog
+from recognition.catalog import ARCHS
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
-ARCHS = ("mlp", "cnn")
 HANDLER = Path("handlers/mnist_handler.py")
-# Shared modules packed with the handler, at the same relative paths as in the repository.
-SHARED_MODULES = (
-    Path("handlers/__init__.py"),
-    Path("handlers/codec.py"),
-    Path("handlers/preprocessing.py"),
-    Path("training/__init__.py"),
-    Path("training/models.py"),
-)
+# Packages packed with the handler, at the same relative paths as in the repository.
+PACKAGES = ("handlers", "recognition")
+
+
+def shared_modules(root: Path = REPO_ROOT) -> tuple[Path, ...]:
+    """Every module of the packed packages, relative to the repository root, sorted."""
+    found = [path.relative_to(root) for pkg in PACKAGES for path in (root / pkg).glob("*.py")]
+    return tuple(sorted(found))
+
 
 log = logging.getLogger("build_archives")
-
-
-def model_name(arch: str) -> str:
-    """TorchServe model name (and archive stem) of an architecture: mnist_<arch>."""
-    return f"mnist_{arch}"
 
 
 def project_version(root: Path = REPO_ROOT) -> str:
@@ -66,16 +64,16 @@ class ArchiveSpec:
     def sources(self) -> list[Path]:
         """Input files, absolute, in a stable order."""
         files = [self.weights, self.model_config, self.root / HANDLER]
-        return files + [self.root / module for module in SHARED_MODULES]
+        return files + [self.root / module for module in shared_modules(self.root)]
 
 
 def spec_for(arch: str, weights_dir: Path, config_dir: Path, root: Path = REPO_ROOT) -> ArchiveSpec:
     """The archive spec of one architecture."""
-    name = model_name(arch)
+    model = catalog.spec(arch)
     return ArchiveSpec(
-        name=name,
-        weights=weights_dir / f"{name}.pt",
-        model_config=config_dir / f"{name}.yaml",
+        name=model.name,
+        weights=weights_dir / model.weights,
+        model_config=config_dir / model.model_config,
         version=project_version(root),
         root=root,
     )
@@ -112,7 +110,7 @@ def missing_inputs(spec: ArchiveSpec) -> list[Path]:
 def stage_shared_modules(spec: ArchiveSpec, stage: Path) -> Path:
     """Copy the shared modules under `stage/extra/` keeping their package directories."""
     extra = stage / "extra"
-    for module in SHARED_MODULES:
+    for module in shared_modules(spec.root):
         target = extra / module
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(spec.root / module, target)
@@ -123,7 +121,7 @@ def archiver_command(spec: ArchiveSpec, extra: Path, export_path: Path) -> list[
     """The torch-model-archiver command line for one archive.
 
     A directory given to --extra-files has its *contents* copied to the archive root, so
-    `extra/` (holding handlers/ and training/) puts both packages at the root, next to the
+    `extra/` (holding handlers/ and recognition/) puts both packages at the root, next to the
     handler, where TorchServe's worker imports from.
     """
     return [

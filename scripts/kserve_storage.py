@@ -26,7 +26,9 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from scripts.build_archives import ARCHS, build_archives, model_name
+from recognition import catalog
+from recognition.catalog import ARCHS
+from scripts.build_archives import build_archives
 from scripts.torchserve_ctl import CONFIG_FILE, read_properties, resolve_config, write_properties
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -38,7 +40,7 @@ log = logging.getLogger("kserve_storage")
 
 def kserve_overrides(archs: Sequence[str] = ARCHS) -> dict[str, str]:
     """The config.properties keys KServe needs changed, for the given architectures."""
-    models = ",".join(f"{model_name(a)}={model_name(a)}.mar" for a in archs)
+    models = ",".join(f"{catalog.spec(a).name}={catalog.spec(a).archive}" for a in archs)
     return {
         "inference_address": "http://0.0.0.0:8080",
         "management_address": "http://127.0.0.1:8081",

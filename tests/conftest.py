@@ -25,7 +25,7 @@ START_TIMEOUT = 120.0  # seconds; a cold start takes ~8 s on 2 idle cores
 
 def serving_weights(target: Path) -> tuple[Path, frozenset[str]]:
     """A weights dir for both models: the committed checkpoints, placeholders where missing."""
-    from training.models import build_model, load_checkpoint, save_checkpoint
+    from recognition.models import build_model, load_checkpoint, save_checkpoint
 
     source = Path(os.environ.get("TEST_WEIGHTS_DIR") or REPO_ROOT / "weights")
     target.mkdir(parents=True, exist_ok=True)

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from handlers.preprocessing import fit_and_center
+from recognition.preprocessing import fit_and_center
 
 CANVAS = 40  # room around the 28×28 digit so rotations and scaling never clip it
 

@@ -15,9 +15,10 @@ from typing import Any
 import torch
 from torch import nn
 
+from recognition.constants import NUM_CLASSES
+from recognition.models import count_parameters, load_checkpoint
 from training.config import REPO_ROOT, weights_path
 from training.data import load_split, resolve_root, to_input
-from training.models import NUM_CLASSES, count_parameters, load_checkpoint
 
 log = logging.getLogger("training.evaluate")
 PLOTS_DIR = REPO_ROOT / "docs" / "img"

@@ -24,12 +24,12 @@ from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
-from handlers.preprocessing import MNIST_MEAN, MNIST_STD
+from recognition.constants import MNIST_MEAN, MNIST_STD
+from recognition.models import build_model, load_checkpoint, save_checkpoint
 from training.augment import AugmentConfig, augment_batch
 from training.config import REPO_ROOT, TrainConfig, default_config_path, weights_path
 from training.data import data_checksum, load_split, resolve_root, to_input, train_val_split
 from training.evaluate import accuracy, evaluate, write_report
-from training.models import build_model, load_checkpoint, save_checkpoint
 
 log = logging.getLogger("training.train")
 

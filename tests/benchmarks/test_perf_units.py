@@ -110,7 +110,7 @@ def test_inputs_are_deterministic():
 
 
 def test_inputs_go_through_the_real_preprocessing_to_the_same_digit():
-    from handlers.preprocessing import preprocess
+    from recognition.preprocessing import preprocess
 
     images = [preprocess(data) for data in perf_inputs.make_inputs(DIGIT).values()]
     for image in images:

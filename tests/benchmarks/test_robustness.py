@@ -12,7 +12,7 @@ import pytest
 from PIL import Image, ImageOps
 
 from benchmarks import make_eval_sets, robustness
-from training.models import build_model, save_checkpoint
+from recognition.models import build_model, save_checkpoint
 
 pytestmark = pytest.mark.unit
 

@@ -190,7 +190,7 @@ def test_serving_requirements_section_marker_exists() -> None:
     serving = lines[: lines.index("# Tests and tooling")]
     pinned = {line.split("==")[0] for line in serving if "==" in line}
     assert {"torch", "torchserve", "torch-model-archiver", "numpy", "pillow"} <= pinned
-    assert "opencv-python-headless" in pinned  # handlers/preprocessing.py imports cv2
+    assert "opencv-python-headless" in pinned  # recognition/preprocessing.py imports cv2
 
 
 def test_webui_requirements_cover_its_imports() -> None:

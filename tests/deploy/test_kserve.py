@@ -26,7 +26,7 @@ RESOURCES = [
 
 def untrained_weights(target: Path) -> Path:
     """Untrained checkpoints of both models: the plumbing is under test here, not accuracy."""
-    from training.models import build_model, save_checkpoint
+    from recognition.models import build_model, save_checkpoint
 
     target.mkdir(parents=True, exist_ok=True)
     for arch in ("mlp", "cnn"):

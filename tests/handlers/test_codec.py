@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 from handlers import codec
-from handlers.preprocessing import ImageError
+from recognition.preprocessing import ImageError
 
 pytestmark = pytest.mark.unit
 

@@ -38,7 +38,7 @@ def allowed_errors(error_rate: float, n: int) -> int:
 
 def expected_error_rate(server: LiveTorchServe, model: str) -> float:
     """1 - the accuracy the served checkpoint records (test, else validation), or a default."""
-    from training.models import load_checkpoint
+    from recognition.models import load_checkpoint
 
     _, meta = load_checkpoint(server.weights_dir / f"{model}.pt")
     accuracy = meta.get("test_accuracy") or meta.get("val_accuracy")

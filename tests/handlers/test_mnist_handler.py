@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import inspect
 import io
 import json
 from pathlib import Path
@@ -12,12 +13,13 @@ import pytest
 import torch
 from PIL import Image
 from ts.context import Context, RequestProcessor
+from ts.torch_handler.base_handler import BaseHandler
 
 from handlers import mnist_handler
 from handlers.mnist_handler import MnistHandler, checkpoint_path, cpu_threads, select_device
-from handlers.preprocessing import normalize, preprocess
+from recognition.models import build_model, save_checkpoint
+from recognition.preprocessing import normalize, preprocess
 from tests.helpers import canvas_digit, png_bytes
-from training.models import build_model, save_checkpoint
 
 pytestmark = pytest.mark.unit
 
@@ -77,10 +79,10 @@ def run_batch(
 
 def test_initialize_builds_the_model_the_checkpoint_describes(handler: MnistHandler) -> None:
     assert handler.initialized
-    assert type(handler.model).__name__ == "CNN"
-    assert handler.meta["arch"] == "cnn"
+    assert type(handler.predictor.model).__name__ == "CNN"
+    assert handler.predictor.meta["arch"] == "cnn"
     assert handler.device == torch.device("cpu")
-    assert not handler.model.training
+    assert not handler.predictor.model.training
 
 
 def test_initialize_sets_torch_threads_from_the_environment(
@@ -123,7 +125,7 @@ def test_answers_match_the_model_called_directly(handler: MnistHandler) -> None:
     answers, _ = run_batch(handler, [{"body": bytearray(b)} for b in images])
     batch = torch.from_numpy(np.stack([normalize(preprocess(b)) for b in images])).unsqueeze(1)
     with torch.inference_mode():
-        expected = torch.softmax(handler.model(batch), dim=1).numpy() * 100.0
+        expected = torch.softmax(handler.predictor.model(batch), dim=1).numpy() * 100.0
     for answer, probabilities in zip(answers, expected, strict=True):
         np.testing.assert_allclose(answer["probabilities"], probabilities, atol=1e-3)
         assert answer["prediction"] == int(np.argmax(probabilities))
@@ -203,3 +205,21 @@ def test_select_device(monkeypatch: pytest.MonkeyPatch) -> None:
 )
 def test_cpu_threads(environ: dict[str, str], threads: int) -> None:
     assert cpu_threads(environ) == threads
+
+
+def base_signature(name: str) -> inspect.Signature:
+    """The signature BaseHandler's method declares (under TorchServe's @timed wrapper)."""
+    function = getattr(BaseHandler, name)
+    undecorated = next(
+        (cell.cell_contents for cell in function.__closure__ or () if callable(cell.cell_contents)),
+        function,
+    )
+    return inspect.signature(undecorated)
+
+
+@pytest.mark.parametrize("name", ["preprocess", "inference", "postprocess"])
+def test_lifecycle_methods_keep_the_base_handler_signatures(name: str) -> None:
+    """preprocess, inference and postprocess take exactly what BaseHandler's take."""
+    ours = inspect.signature(getattr(MnistHandler, name)).parameters
+    base = base_signature(name).parameters
+    assert [(p.name, p.kind) for p in ours.values()] == [(p.name, p.kind) for p in base.values()]

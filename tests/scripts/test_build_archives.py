@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from recognition.models import build_model, save_checkpoint
 from scripts import build_archives as ba
 from tests.helpers import REPO_ROOT, canvas_digit
-from training.models import build_model, save_checkpoint
 
 pytestmark = pytest.mark.unit
 
@@ -51,10 +51,12 @@ def test_archive_holds_handler_weights_config_and_shared_packages(
             f"{name}.yaml",
             "handlers/__init__.py",
             "handlers/codec.py",
-            "handlers/preprocessing.py",
-            "training/__init__.py",
-            "training/models.py",
+            "recognition/__init__.py",
+            "recognition/models.py",
+            "recognition/preprocessing.py",
+            "recognition/predictor.py",
         } <= names
+        assert not any(n.startswith("training/") for n in names)
         assert not any("__pycache__" in n for n in names)
         model = manifest["model"]
         assert model["modelName"] == name
@@ -110,10 +112,12 @@ handler = mnist_handler.MnistHandler()
 handler.initialize(context)
 context.request_processor = [RequestProcessor({})]
 answer = handler.handle([{"body": open(sys.argv[1], "rb").read()}], context)[0]
-import handlers.preprocessing, training.models
+import recognition.preprocessing, recognition.models
 print(json.dumps({
     "answer": json.loads(answer),
-    "files": [mnist_handler.__file__, handlers.preprocessing.__file__, training.models.__file__],
+    "files": [
+        mnist_handler.__file__, recognition.preprocessing.__file__, recognition.models.__file__
+    ],
 }))
 """
 

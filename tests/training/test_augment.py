@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from handlers.preprocessing import fit_and_center
+from recognition.preprocessing import fit_and_center
 from training.augment import AugmentConfig, augment_batch, reframe
 
 pytestmark = pytest.mark.unit

@@ -5,10 +5,10 @@ from pathlib import Path
 
 import pytest
 
+from recognition.models import load_checkpoint
 from training.config import weights_path
 from training.data import data_checksum, load_split, to_input
 from training.evaluate import evaluate
-from training.models import load_checkpoint
 from training.train import standardize
 
 pytestmark = [pytest.mark.data]

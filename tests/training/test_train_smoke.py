@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
+from recognition.models import load_checkpoint
 from training.config import TrainConfig, default_config_path
-from training.models import load_checkpoint
 from training.train import fit, main
 
 pytestmark = [pytest.mark.unit, pytest.mark.data]

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from training.models import (
+from recognition.models import (
     CNN,
     MLP,
     build_model,

@@ -1,4 +1,4 @@
-"""Model definitions shared by training, evaluation and the TorchServe handler.
+"""Model definitions and checkpoint I/O, shared by training, evaluation and the handler.
 
 A checkpoint stores its architecture spec next to the weights, so `load_checkpoint` rebuilds the
 exact module that was trained: the handler never carries a second copy of these classes.
@@ -13,8 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
-NUM_CLASSES = 10
-IMAGE_SIZE = 28
+from recognition.constants import IMAGE_SIZE, NUM_CLASSES
 
 
 class MLP(nn.Module):

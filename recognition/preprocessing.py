@@ -22,12 +22,9 @@ import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-# Normalisation of the MNIST training set; the models were trained on (x - MEAN) / STD.
-MNIST_MEAN = 0.1307
-MNIST_STD = 0.3081
+from recognition.constants import FIT_SIZE, IMAGE_SIZE, MNIST_MEAN, MNIST_STD
+from recognition.limits import MAX_ASPECT, MAX_IMAGE_BYTES, MAX_PIXELS, MIB
 
-OUTPUT_SIZE = 28  # side of the model input
-FIT_SIZE = 20  # the digit's longer side inside the output, as in MNIST
 WORK_SIZE = 512  # longer side an input is reduced to before analysis
 SMALL_SIDE = 128  # shorter side of the copy that lighting is analysed on
 SMALL_IMAGE = 160  # images no larger than this are scans or exports, never photos
@@ -38,9 +35,6 @@ RULING_RUN = 0.125  # straight run (share of the side) that makes a line a rulin
 RULING_SPAN = 0.5  # shortest ruling, as a share of the image side
 RULING_THICKNESS = 0.02  # thickest ruling, as a share of the shorter side
 
-MAX_BYTES = 10 * 1024 * 1024  # largest encoded image accepted
-MAX_PIXELS = 40_000_000  # largest decoded image accepted (a 6000×4000 photo is 24 MP)
-MAX_ASPECT = 20.0  # longest/shortest side beyond which an image cannot be a digit
 
 # Typical MNIST stroke width in output pixels; thinner ink is thickened up to MIN_STROKE.
 MIN_STROKE = 1.6
@@ -82,8 +76,8 @@ def open_image(data: bytes) -> Image.Image:
     """Open (not yet decode) an image, rejecting empty, oversized, bomb and absurd inputs."""
     if not data:
         raise ImageError("empty request: no image bytes received")
-    if len(data) > MAX_BYTES:
-        raise ImageError(f"image is larger than {MAX_BYTES // (1024 * 1024)} MB", status=413)
+    if len(data) > MAX_IMAGE_BYTES:
+        raise ImageError(f"image is larger than {MAX_IMAGE_BYTES // MIB} MB", status=413)
     try:
         with warnings.catch_warnings():
             # Pillow warns from 89 MP on; MAX_PIXELS below is the (lower) limit that applies.
@@ -607,7 +601,7 @@ def fit_and_center(ink: np.ndarray) -> np.ndarray:
     """MNIST's own recipe: crop to the ink, fit in 20×20 keeping the aspect ratio, then shift
     so the centre of mass sits at the centre of a 28×28 image. Input: ink bright on 0.
     """
-    out = np.zeros((OUTPUT_SIZE, OUTPUT_SIZE), np.float32)
+    out = np.zeros((IMAGE_SIZE, IMAGE_SIZE), np.float32)
     top = float(ink.max()) if ink.size else 0.0
     box = bounding_box(ink, 0.05 * top) if top > 0 else None
     if box is None:
@@ -624,8 +618,8 @@ def fit_and_center(ink: np.ndarray) -> np.ndarray:
     ys, xs = np.indices(patch.shape)
     cy, cx = float((ys * patch).sum() / mass), float((xs * patch).sum() / mass)
     h, w = patch.shape
-    top_row = int(np.clip(round(OUTPUT_SIZE / 2 - cy), 0, OUTPUT_SIZE - h))
-    left_col = int(np.clip(round(OUTPUT_SIZE / 2 - cx), 0, OUTPUT_SIZE - w))
+    top_row = int(np.clip(round(IMAGE_SIZE / 2 - cy), 0, IMAGE_SIZE - h))
+    left_col = int(np.clip(round(IMAGE_SIZE / 2 - cx), 0, IMAGE_SIZE - w))
     out[top_row : top_row + h, left_col : left_col + w] = patch
     return out
 

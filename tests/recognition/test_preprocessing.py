@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from handlers import preprocessing as pp
-from handlers.preprocessing import (
+from recognition.constants import IMAGE_SIZE
+from recognition.limits import MAX_IMAGE_BYTES
+from recognition.preprocessing import (
     FIT_SIZE,
     MNIST_MEAN,
     MNIST_STD,
-    OUTPUT_SIZE,
     ImageError,
     decode_image,
     fit_and_center,
@@ -82,7 +82,7 @@ def reference() -> np.ndarray:
 
 def check_model_input(image: np.ndarray) -> None:
     """What every successful preprocess returns."""
-    assert image.shape == (OUTPUT_SIZE, OUTPUT_SIZE)
+    assert image.shape == (IMAGE_SIZE, IMAGE_SIZE)
     assert image.dtype == np.float32
     assert image.min() >= 0.0 and image.max() <= 1.0
     assert image.max() > 0.9  # the strokes reach full ink
@@ -303,7 +303,7 @@ def png_declaring(width: int, height: int) -> bytes:
         (png_declaring(0, 0), 400),
         (png_declaring(30000, 10), 400),  # too elongated to hold a digit
         (png_declaring(40000, 40000), 413),  # decompression bomb
-        (b"\x00" * (pp.MAX_BYTES + 1), 413),
+        (b"\x00" * (MAX_IMAGE_BYTES + 1), 413),
         (encode(np.full((64, 64), 255, np.uint8)), 422),  # blank: no ink
         (encode(np.full((64, 64), 0, np.uint8)), 422),
     ],
@@ -360,8 +360,8 @@ def test_fit_and_center_follows_mnist() -> None:
     rows = np.flatnonzero(out.max(axis=1) > 0.05)
     assert rows[-1] - rows[0] + 1 == FIT_SIZE
     ys, xs = np.indices(out.shape)
-    assert abs((ys * out).sum() / out.sum() - OUTPUT_SIZE / 2) <= 1.0
-    assert abs((xs * out).sum() / out.sum() - OUTPUT_SIZE / 2) <= 1.0
+    assert abs((ys * out).sum() / out.sum() - IMAGE_SIZE / 2) <= 1.0
+    assert abs((xs * out).sum() / out.sum() - IMAGE_SIZE / 2) <= 1.0
     assert fit_and_center(np.zeros((5, 5), np.float32)).sum() == 0
 
 

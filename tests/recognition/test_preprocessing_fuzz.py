@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from benchmarks.perf_fuzz import gif_with_size, mutate, png_with_size
-from handlers.preprocessing import ImageError, preprocess
+from recognition.preprocessing import ImageError, preprocess
 
 pytestmark = pytest.mark.unit
 

@@ -1,0 +1,23 @@
+"""Size limits on an uploaded image: defined here once, derived everywhere else.
+
+The handler refuses larger images with a 413; the web UI's upload limit defaults to the same
+value; TorchServe's `max_request_size` and the web UI's request-body limit are computed from it
+(`max_request_bytes`) when their configuration is rendered.
+"""
+
+from __future__ import annotations
+
+MIB = 1024 * 1024
+MAX_IMAGE_BYTES = 10 * MIB  # largest encoded image accepted
+MAX_PIXELS = 40_000_000  # largest decoded image accepted (a 6000×4000 photo is 24 MP)
+MAX_ASPECT = 20.0  # longest/shortest side beyond which an image cannot be a digit
+
+# Allowance on top of the image for the request envelope: base64 in a JSON data URL inflates an
+# image by 4/3, and multipart adds a few hundred bytes of headers.
+ENVELOPE_FACTOR = 4 / 3
+ENVELOPE_BYTES = 64 * 1024
+
+
+def max_request_bytes(image_bytes: int = MAX_IMAGE_BYTES) -> int:
+    """Largest request body that can carry an image of `image_bytes` in any accepted envelope."""
+    return int(image_bytes * ENVELOPE_FACTOR) + ENVELOPE_BYTES
