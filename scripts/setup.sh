@@ -2,7 +2,7 @@
 # Idempotent set-up: creates .venv and installs the pinned requirements; a second run takes seconds.
 #
 #   scripts/setup.sh            # Python environment only
-#   scripts/setup.sh --browser  # also Debian's Chromium for the browser tests (needs root)
+#   scripts/setup.sh --browser  # also Debian's Chromium and nginx for the tests (needs root)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,12 +25,24 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     echo "$want" >"$stamp"
 fi
 
-if [ "${1:-}" = "--browser" ] && [ ! -x /usr/bin/chromium ]; then
-    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-        apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
-    else
-        echo "warning: /usr/bin/chromium is missing; browser tests will be skipped" \
-             "(install Debian's chromium package as root)" >&2
+# --browser: the Debian packages the test suite runs for real (Chromium for the browser tests,
+# nginx for the front door and the Kubernetes auth-proxy tests), installed when missing.
+if [ "${1:-}" = "--browser" ]; then
+    missing=()
+    [ -x /usr/bin/chromium ] || missing+=(chromium)
+    [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
+    if [ "${#missing[@]}" -gt 0 ]; then
+        if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+            apt-get update -qq
+            DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+                "${missing[@]}" >/dev/null
+            # Debian starts the packaged nginx service on install: the tests run their own.
+            if [ -x /usr/sbin/nginx ] && pgrep -x nginx >/dev/null 2>&1; then
+                /usr/sbin/nginx -s quit 2>/dev/null || true
+            fi
+        else
+            echo "warning: missing ${missing[*]}: the tests that run them will fail" \
+                 "(install Debian's packages as root)" >&2
+        fi
     fi
 fi
