@@ -17,6 +17,7 @@ import io
 import struct
 import warnings
 from dataclasses import dataclass
+from typing import TypeVar
 
 import cv2
 import numpy as np
@@ -24,6 +25,8 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from recognition.constants import FIT_SIZE, IMAGE_SIZE, MNIST_MEAN, MNIST_STD
 from recognition.limits import MAX_ASPECT, MAX_IMAGE_BYTES, MAX_PIXELS, MIB
+
+Levels = TypeVar("Levels")  # np.ndarray or torch.Tensor: anything with - and / by a float
 
 WORK_SIZE = 512  # longer side an input is reduced to before analysis
 SMALL_SIDE = 128  # shorter side of the copy that lighting is analysed on
@@ -651,6 +654,11 @@ def preprocess(data: bytes) -> np.ndarray:
     return fit_and_center(extract_digit(decode_image(data)))
 
 
+def standardize(images: Levels) -> Levels:
+    """[0, 1] images (an array or a tensor) → model input, with the training set's mean and std."""
+    return (images - MNIST_MEAN) / MNIST_STD
+
+
 def normalize(image: np.ndarray) -> np.ndarray:
-    """Standardise a [0, 1] image exactly as in training."""
-    return ((image - MNIST_MEAN) / MNIST_STD).astype(np.float32)
+    """Standardise a [0, 1] image exactly as in training, as float32."""
+    return standardize(image).astype(np.float32)
