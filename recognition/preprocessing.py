@@ -17,6 +17,7 @@ import io
 import struct
 import warnings
 from dataclasses import dataclass
+from typing import TypeVar
 
 import cv2
 import numpy as np
@@ -25,20 +26,139 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from recognition.constants import FIT_SIZE, IMAGE_SIZE, MNIST_MEAN, MNIST_STD
 from recognition.limits import MAX_ASPECT, MAX_IMAGE_BYTES, MAX_PIXELS, MIB
 
-WORK_SIZE = 512  # longer side an input is reduced to before analysis
-SMALL_SIDE = 128  # shorter side of the copy that lighting is analysed on
-SMALL_IMAGE = 160  # images no larger than this are scans or exports, never photos
-SHARP_CLOSING = 0.08  # window of the full-resolution closing, as a share of the shorter side
-DESK_LEVEL = 0.15  # "paper" darker than this share of the brightest is no paper (a dark desk)
-MAX_RULING_TILT = 10.0  # degrees
-RULING_RUN = 0.125  # straight run (share of the side) that makes a line a ruling candidate
-RULING_SPAN = 0.5  # shortest ruling, as a share of the image side
-RULING_THICKNESS = 0.02  # thickest ruling, as a share of the shorter side
+Levels = TypeVar("Levels")  # np.ndarray or torch.Tensor: anything with - and / by a float
+
+# ---------------------------------------------------------------------------------------------
+# Tunables: every threshold of the ink finder, in one place (docs/robustness.md has the numbers
+# behind them). Sizes are in pixels, shares are of an image side unless stated otherwise.
+# ---------------------------------------------------------------------------------------------
 
 
-# Typical MNIST stroke width in output pixels; thinner ink is thickened up to MIN_STROKE.
-MIN_STROKE = 1.6
-TARGET_STROKE = 2.2
+@dataclass(frozen=True)
+class Decoding:
+    """How an input is decoded and how large it is analysed."""
+
+    work_size: int = 512  # longer side an input is reduced to before analysis
+    opaque_alpha: float = 0.98  # alpha above this everywhere: the image is opaque, alpha ignored
+    dark_ink_level: float = 0.5  # opaque pixels darker than this on average: composite on white
+    small_image: int = 160  # images no larger than this are scans or exports, never photos
+
+
+@dataclass(frozen=True)
+class LightingTunables:
+    """Polarity and the paper's brightness: sampling, closings and the even-light tests."""
+
+    sample_pixels: int = 16_384  # pixels subsampled for image statistics
+    polarity_pixels: int = 4096  # pixels subsampled for the histogram skew that sets polarity
+    small_side: int = 128  # shorter side of the copy that lighting is analysed on
+    flat_percentiles: tuple[int, int, int] = (2, 50, 98)  # low, typical, high closed-paper level
+    flat_spread: float = 0.08  # closed paper spread (2–98 %) under this share of its level: even
+    min_level: float = 1e-3  # floor of a paper level, so that nothing divides by zero
+    local_window: int = 8  # local-majority window of a photo: the small copy's side over this
+    at_level: float = 0.05  # a pixel within this share of the paper level is paper
+    paper_majority: float = 0.6  # share of paper pixels that makes paper even despite fat strokes
+    border_dark: float = 0.92  # a closed pixel under this share of the level stayed dark
+    border_dark_share: float = 0.02  # more of the border than this dark: a desk, shadow, vignette
+    paper_percentile: int = 98  # a small image's paper level: this percentile in paper polarity
+    narrow_closing: int = 6  # closing that fills strokes: the small copy's side over this
+    follow_closing: int = 10  # closing of the lighting map: the small copy's side over this
+    bright_scene: float = 0.5  # a photo whose median is at least this: dark ink on paper
+    sharp_closing: float = 0.08  # full-resolution closing window, share of the shorter side
+
+
+@dataclass(frozen=True)
+class Ink:
+    """Ink against noise: the noise estimate, the desk cut-off and the hysteresis thresholds."""
+
+    noise_side: int = 128  # noise is measured on a subsample about this many pixels short side
+    mad_to_sigma: float = 1.4826  # median absolute deviation → σ of a normal distribution
+    min_noise_samples: int = 16  # fewer brighter-than-paper samples: no noise measured (σ = 0)
+    desk_level: float = 0.15  # "paper" under this share of the brightest is no paper (a desk)
+    desk_percentile: int = 95  # "the brightest" paper level, robust to glare
+    blank_range: float = 0.04  # grey levels spanning less than this: a blank image
+    min_ink: float = 0.04  # darkest ink weaker than this: no visible ink…
+    visible_sigmas: float = 6.0  # …or weaker than this many σ
+    weak_sigmas: float = 4.0  # weak threshold: this many σ…
+    weak_share: float = 0.1  # …but at least this share of the darkest ink…
+    weak_floor: float = 0.02  # …and at least this…
+    weak_cap: float = 0.5  # …and at most this share of the darkest ink
+    strong_over_weak: float = 2.0  # strong threshold: this many times the weak one…
+    strong_share: float = 0.35  # …but at least this share of the darkest ink…
+    strong_cap: float = 0.8  # …and at most this share of it
+
+
+@dataclass(frozen=True)
+class Rulings:
+    """Lines of ruled and squared paper, and a sheet's edge: what makes a line, how it fades."""
+
+    max_tilt: float = 10.0  # degrees of tilt searched either way
+    angle_side: int = 96  # the tilt is searched on a copy with about this shorter side
+    thin_opening: int = 3  # structures at least this wide (a fat digit) do not steer the tilt
+    coarse_step: float = 2.5  # degrees between the tilts tried first…
+    coarse_overshoot: float = 0.1  # (past the last one, so that max_tilt itself is tried)
+    fine_step: float = 1.0  # …then refined by this
+    edge_margin: float = 0.03  # a line this near (share of the size) the frame's edge runs off
+    run: float = 0.125  # straight run (share of the side) that makes a line a ruling candidate
+    span: float = 0.5  # shortest ruling, as a share of the image side
+    thickness: float = 0.02  # thickest ruling, as a share of the shorter side…
+    min_thickness: float = 5.0  # …but at least this many pixels
+    bridge: float = 0.25  # gaps (a fat digit cutting its line) up to this share are bridged
+    family: int = 3  # parallel lines that make ruled paper (a digit has at most two)
+    threshold_sigmas: float = 3.0  # line pixels are this many σ above the noise…
+    threshold_floor: float = 0.03  # …and at least this strong
+    pen_over_line: float = 2.5  # ink this many times a family's strength is a pen stroke: kept
+    fade: float = 1.4  # along a line, ink loses this many times its family's strength
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which connected components make the digit."""
+
+    clutter_span: float = 0.4  # a border blob longer than this share of a side is clutter…
+    clutter_elongation: int = 4  # …and so is one this many times longer than wide
+    candidate_share: float = 0.02  # blobs lighter than this share of the heaviest: specks
+    photo_inside_share: float = 0.05  # an inner blob this heavy (share) beats border blobs…
+    scan_inside_share: float = 0.15  # …and this heavy outside a photo
+    piece_share: float = 0.04  # a piece joins the digit if at least this share of its weight…
+    min_extent: float = 0.12  # …at least this share of its size…
+    reach_share: float = 0.35  # …and no farther than this share of its size…
+    min_reach: int = 2  # …or this many pixels
+
+
+@dataclass(frozen=True)
+class Framing:
+    """Cropping the digit and shaping it like MNIST."""
+
+    margin_divisor: int = 100  # margin kept around the digit: the shorter side over this
+    stroke_percentile: int = 90  # ink is scaled so this percentile of the strokes reaches 1
+    min_stroke_level: float = 1e-6  # floor of that level, so that nothing divides by zero
+    min_stroke: float = 1.6  # thinner strokes (output pixels) than this are thickened…
+    target_stroke: float = 2.2  # …to about this, MNIST's typical stroke width
+    crop_level: float = 0.05  # the crop holds the pixels above this share of the strongest ink
+
+
+@dataclass(frozen=True)
+class Tunables:
+    """All the thresholds of `preprocess`, by step."""
+
+    decoding: Decoding = Decoding()
+    lighting: LightingTunables = LightingTunables()
+    ink: Ink = Ink()
+    rulings: Rulings = Rulings()
+    selection: Selection = Selection()
+    framing: Framing = Framing()
+
+
+TUNABLES = Tunables()
+DECODE, LIGHT, INK, RULE, PICK, FRAME = (
+    TUNABLES.decoding,
+    TUNABLES.lighting,
+    TUNABLES.ink,
+    TUNABLES.rulings,
+    TUNABLES.selection,
+    TUNABLES.framing,
+)
+MAX_8BIT, MAX_16BIT = 255, 65535  # top levels of 8- and 16-bit images
 
 
 class ImageError(ValueError):
@@ -108,12 +228,12 @@ def _to_array(img: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
     if img.mode in {"I", "I;16", "I;16B", "I;16L", "I;16N", "F"}:
         grey = np.asarray(img, dtype=np.float32)
         top = float(grey.max())
-        scale = 65535.0 if top > 255 else 255.0 if top > 1 else 1.0
+        scale = float(MAX_16BIT) if top > MAX_8BIT else float(MAX_8BIT) if top > 1 else 1.0
         return np.clip(grey / scale, 0.0, 1.0), None
     alpha = None
     if img.mode in {"RGBA", "LA", "RGBa", "La"}:
         alpha = np.asarray(img.getchannel("A"), dtype=np.float32) / 255.0
-        if alpha.min() > 0.98:
+        if alpha.min() > DECODE.opaque_alpha:
             alpha = None
     if img.mode not in {"L", "RGB"}:
         img = img.convert("RGB")  # CMYK, YCbCr, LAB, HSV, 1, RGBA…
@@ -126,11 +246,11 @@ def flatten_alpha(grey: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     """Composite on the background that contrasts with the opaque pixels (white under dark ink)."""
     weight = float(alpha.sum())
     ink_level = float((grey * alpha).sum() / weight) if weight > 0 else 0.0
-    background = 1.0 if ink_level < 0.5 else 0.0
+    background = 1.0 if ink_level < DECODE.dark_ink_level else 0.0
     return grey * alpha + background * (1.0 - alpha)
 
 
-def decode_image(data: bytes, work_size: int = WORK_SIZE) -> np.ndarray:
+def decode_image(data: bytes, work_size: int = DECODE.work_size) -> np.ndarray:
     """Decode any Pillow format to upright grey float32 in [0, 1], longer side ≤ work_size.
 
     EXIF orientation is applied, transparency flattened, the first frame of an animation taken;
@@ -182,7 +302,7 @@ def resize_longest(grey: np.ndarray, limit: int) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------
 
 
-def _sample(img: np.ndarray, target: int = 16_384) -> np.ndarray:
+def _sample(img: np.ndarray, target: int = LIGHT.sample_pixels) -> np.ndarray:
     """A regular subsample of about `target` pixels, for statistics."""
     step = max(1, int(np.sqrt(img.size / target)))
     return img[::step, ::step]
@@ -194,7 +314,7 @@ def ink_is_dark(grey: np.ndarray) -> bool:
     The ink is the long tail of the histogram: its skew is negative for dark ink. Unlike
     percentiles, this holds however few pixels the ink covers.
     """
-    sample = _sample(grey, 4096).astype(np.float32)
+    sample = _sample(grey, LIGHT.polarity_pixels).astype(np.float32)
     centred = sample - sample.mean()
     return bool(float((centred * centred * centred).mean()) <= 0.0)
 
@@ -208,7 +328,7 @@ def _morph(img: np.ndarray, op: int, size: int) -> np.ndarray:
     return cv2.morphologyEx(img, op, kernel, borderType=cv2.BORDER_REPLICATE)
 
 
-def _reduce(img: np.ndarray, side: int = SMALL_SIDE) -> np.ndarray:
+def _reduce(img: np.ndarray, side: int = LIGHT.small_side) -> np.ndarray:
     """Shrink (area-averaging) so the shorter side is about `side`; never enlarges."""
     height, width = img.shape
     step = min(height, width) // side
@@ -220,14 +340,15 @@ def _reduce(img: np.ndarray, side: int = SMALL_SIDE) -> np.ndarray:
 
 def _flat_level(closed: np.ndarray) -> float | None:
     """The paper level of a closed (ink-free) image when its lighting is even, else None."""
-    lo, level, hi = np.percentile(closed, (2, 50, 98))
-    return float(level) if hi - lo < 0.08 * max(float(level), 1e-3) else None
+    lo, level, hi = np.percentile(closed, LIGHT.flat_percentiles)
+    even = hi - lo < LIGHT.flat_spread * max(float(level), LIGHT.min_level)
+    return float(level) if even else None
 
 
 def _locally_dark(small: np.ndarray) -> bool:
     """True when, around most pixels, the local majority (median) is nearer the local maximum
     than the minimum: dark strokes and rulings on brighter paper, wherever the light falls."""
-    size = _odd(min(small.shape) / 8)
+    size = _odd(min(small.shape) / LIGHT.local_window)
     levels = np.clip(small * 255.0, 0, 255).astype(np.uint8)
     kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (size, size))
     high = cv2.dilate(levels, kernel).astype(np.int32)
@@ -258,9 +379,11 @@ def _even_despite_fat_strokes(paper: np.ndarray, narrow: np.ndarray) -> float | 
     shadow or vignetting.
     """
     level = _flat_level(_morph(paper, cv2.MORPH_CLOSE, _odd(min(paper.shape) / 2)))
-    if level is None or np.mean(np.abs(paper - level) < 0.05 * level) < 0.6:
+    if level is None:
         return None
-    if _border_share(narrow < 0.92 * level) > 0.02:
+    if np.mean(np.abs(paper - level) < LIGHT.at_level * level) < LIGHT.paper_majority:
+        return None
+    if _border_share(narrow < LIGHT.border_dark * level) > LIGHT.border_dark_share:
         return None
     return level
 
@@ -276,13 +399,16 @@ def analyse_lighting(grey: np.ndarray) -> Lighting:
     the sheet, where the majority may be dark) the map follows the light and the ink is the
     local minority. Small images are never photos: they are taken as even.
     """
-    if max(grey.shape) <= SMALL_IMAGE:
+    if max(grey.shape) <= DECODE.small_image:
         dark = ink_is_dark(grey)
-        return Lighting(dark, float(np.percentile(grey if dark else 1.0 - grey, 98)))
+        paper = grey if dark else 1.0 - grey
+        return Lighting(dark, float(np.percentile(paper, LIGHT.paper_percentile)))
     small = _reduce(grey)
     side = min(small.shape)
     papers = {True: small, False: 1.0 - small}
-    closed = {d: _morph(p, cv2.MORPH_CLOSE, _odd(side / 6)) for d, p in papers.items()}
+    closed = {
+        d: _morph(p, cv2.MORPH_CLOSE, _odd(side / LIGHT.narrow_closing)) for d, p in papers.items()
+    }
     levels = {d: _flat_level(c) for d, c in closed.items()}
     if levels[True] is not None and levels[False] is not None:
         dark = ink_is_dark(grey)
@@ -295,11 +421,11 @@ def analyse_lighting(grey: np.ndarray) -> Lighting:
             return Lighting(dark, level)
         # A photo: dark ink on paper, unless the scene is mostly dark and its thin structures
         # are bright (chalk on a board, a white pen on black card).
-        dark = bool(np.median(small) >= 0.5 or _locally_dark(small))
+        dark = bool(np.median(small) >= LIGHT.bright_scene or _locally_dark(small))
     level = levels[dark]
     if level is not None:
         return Lighting(dark, level)
-    follow = _morph(papers[dark], cv2.MORPH_CLOSE, _odd(side / 10))
+    follow = _morph(papers[dark], cv2.MORPH_CLOSE, _odd(side / LIGHT.follow_closing))
     height, width = grey.shape
     smooth = cv2.resize(follow, (width, height), interpolation=cv2.INTER_LINEAR)
     # Enlarged, the map blurs sharp edges (a sheet's edge, a hard shadow) and would make the
@@ -307,7 +433,7 @@ def analyse_lighting(grey: np.ndarray) -> Lighting:
     levels = cv2.convertScaleAbs(grey, alpha=255.0)  # 8 bits: twice as fast, precise enough
     if not dark:
         levels = 255 - levels
-    sharp = _morph(levels, cv2.MORPH_CLOSE, _odd(SHARP_CLOSING * min(height, width)))
+    sharp = _morph(levels, cv2.MORPH_CLOSE, _odd(LIGHT.sharp_closing * min(height, width)))
     return Lighting(dark, np.minimum(smooth, sharp.astype(np.float32) / 255.0))
 
 
@@ -326,18 +452,20 @@ def ink_and_noise(
     paper = (grey if light.ink_dark else 1.0 - grey).astype(np.float32)
     background = light.background
     if isinstance(background, float):
-        background = max(background, 1e-3)
+        background = max(background, LIGHT.min_level)
     else:
-        background = np.maximum(background, 1e-3)
+        background = np.maximum(background, LIGHT.min_level)
     darkening = background - paper
-    step = max(1, min(paper.shape) // 128)
+    step = max(1, min(paper.shape) // INK.noise_side)
     sample = darkening[::step, ::step]
     below = sample[sample < 0]
-    sigma = 1.4826 * float(np.median(-below)) if below.size >= 16 else 0.0
+    enough = below.size >= INK.min_noise_samples
+    sigma = INK.mad_to_sigma * float(np.median(-below)) if enough else 0.0
     ink = darkening / background
     if isinstance(background, float):
         return np.clip(ink, 0.0, 1.0).astype(np.float32), sigma / background
-    ink[background < DESK_LEVEL * float(np.percentile(_sample(background), 95))] = 0.0
+    brightest = float(np.percentile(_sample(background), INK.desk_percentile))
+    ink[background < INK.desk_level * brightest] = 0.0
     return np.clip(ink, 0.0, 1.0).astype(np.float32), (sigma / background).astype(np.float32)
 
 
@@ -349,10 +477,12 @@ def ink_mask(ink: np.ndarray, sigma: float | np.ndarray = 0.0) -> np.ndarray:
     """
     smooth = cv2.GaussianBlur(ink, (3, 3), 0)
     top = float(smooth.max())
-    if top < max(0.04, 6.0 * float(np.median(sigma))):
+    if top < max(INK.min_ink, INK.visible_sigmas * float(np.median(sigma))):
         raise ImageError("no digit found: the image has no visible ink", status=422)
-    low = np.minimum(np.maximum(4.0 * sigma, max(0.1 * top, 0.02)), 0.5 * top)
-    high = np.minimum(np.maximum(2.0 * low, 0.35 * top), 0.8 * top)
+    weak_floor = max(INK.weak_share * top, INK.weak_floor)
+    low = np.minimum(np.maximum(INK.weak_sigmas * sigma, weak_floor), INK.weak_cap * top)
+    strong_floor = np.maximum(INK.strong_over_weak * low, INK.strong_share * top)
+    high = np.minimum(strong_floor, INK.strong_cap * top)
     weak = (smooth > low).astype(np.uint8)
     count, labels = cv2.connectedComponents(weak, connectivity=8)
     strong = np.zeros(count, bool)
@@ -366,16 +496,16 @@ def ink_mask(ink: np.ndarray, sigma: float | np.ndarray = 0.0) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------
 
 
-def ruling_angle(ink: np.ndarray, spread: float = MAX_RULING_TILT) -> float:
+def ruling_angle(ink: np.ndarray, spread: float = RULE.max_tilt) -> float:
     """Tilt (degrees) that best lines up the image's near-horizontal lines with its rows.
 
     Rows of a rotated low-resolution copy are summed; long lines pile up into few rows, so the
     sum of squared row totals peaks at their angle (perspective makes rulings only roughly
     parallel: this is their average).
     """
-    small = _reduce(ink, 96)
+    small = _reduce(ink, RULE.angle_side)
     # only thin structures count: a fat digit would pull the angle towards its own strokes
-    small = small - _morph(small, cv2.MORPH_OPEN, 3)
+    small = small - _morph(small, cv2.MORPH_OPEN, RULE.thin_opening)
     h, w = small.shape
 
     def score(angle: float) -> float:
@@ -383,8 +513,10 @@ def ruling_angle(ink: np.ndarray, spread: float = MAX_RULING_TILT) -> float:
         rows = cv2.warpAffine(small, rot, (w, h)).sum(axis=1)
         return float((rows**2).sum())
 
-    coarse = float(max(np.arange(-spread, spread + 0.1, 2.5), key=score))  # then refine by 1°
-    fine = [a for a in (coarse - 1.0, coarse, coarse + 1.0) if abs(a) <= spread]
+    tilts = np.arange(-spread, spread + RULE.coarse_overshoot, RULE.coarse_step)
+    coarse = float(max(tilts, key=score))
+    near = (coarse - RULE.fine_step, coarse, coarse + RULE.fine_step)
+    fine = [a for a in near if abs(a) <= spread]
     return float(max(fine, key=score))
 
 
@@ -397,7 +529,7 @@ def _running_off(
     frame = np.full((height, width), 255, np.uint8)
     rot = cv2.getRotationMatrix2D((width / 2, height / 2), angle, 1.0)
     inner = cv2.warpAffine(frame, rot, (width, height), flags=cv2.INTER_NEAREST)
-    margin = _odd(0.03 * max(height, width))
+    margin = _odd(RULE.edge_margin * max(height, width))
     inner = cv2.erode(inner, np.ones((margin, margin), np.uint8), borderValue=0)
     outside = np.unique(labels[(inner == 0) & (found > 0)])
     return candidates[np.isin(candidates, outside)]
@@ -412,16 +544,20 @@ def _horizontal_rulings(levels: np.ndarray, threshold: int, lone: bool) -> np.nd
     upright = cv2.warpAffine(levels, cv2.getRotationMatrix2D(centre, angle, 1.0), (width, height))
     # a little vertical slack absorbs what perspective leaves of the tilt
     slack = cv2.dilate(upright, np.ones((3, 1), np.uint8))
-    runs = cv2.morphologyEx(slack, cv2.MORPH_OPEN, np.ones((1, _odd(RULING_RUN * width)), np.uint8))
-    thick = _odd(max(5.0, RULING_THICKNESS * min(height, width)))
+    runs = cv2.morphologyEx(slack, cv2.MORPH_OPEN, np.ones((1, _odd(RULE.run * width)), np.uint8))
+    thick = _odd(max(RULE.min_thickness, RULE.thickness * min(height, width)))
     thin = cv2.subtract(runs, cv2.morphologyEx(runs, cv2.MORPH_OPEN, np.ones((thick, 1), np.uint8)))
     found = (thin > threshold).astype(np.uint8)
     # a fat digit cuts the line it sits on: bridge such gaps before measuring the span
-    bridged = cv2.morphologyEx(found, cv2.MORPH_CLOSE, np.ones((1, _odd(0.25 * width)), np.uint8))
+    bridged = cv2.morphologyEx(
+        found, cv2.MORPH_CLOSE, np.ones((1, _odd(RULE.bridge * width)), np.uint8)
+    )
     _, labels, stats, _ = cv2.connectedComponentsWithStats(bridged, 8)
     spans = stats[1:, cv2.CC_STAT_WIDTH]
-    long = np.flatnonzero(spans >= RULING_SPAN * width) + 1
-    if long.size < 3:  # no family: only a line running off the image (a sheet's edge) counts
+    long = np.flatnonzero(spans >= RULE.span * width) + 1
+    if (
+        long.size < RULE.family
+    ):  # no family: only a line running off the image (a sheet's edge) counts
         long = _running_off(labels, found, long, angle) if lone else long[:0]
     if long.size == 0:
         return np.zeros_like(levels)
@@ -445,12 +581,12 @@ def remove_rulings(
     lines the ink loses their family's typical strength, so a pen stroke over a pale ruling
     survives, and ink far stronger than that (a stroke drawn along a line) is left whole.
     """
-    if max(ink.shape) <= SMALL_IMAGE:
+    if max(ink.shape) <= DECODE.small_image:
         return ink
     half = cv2.resize(ink, (ink.shape[1] // 2, ink.shape[0] // 2), interpolation=cv2.INTER_AREA)
     levels = np.clip(half * 255.0, 0, 255).astype(np.uint8)
     noise = float(np.median(sigma)) if not isinstance(sigma, float) else sigma
-    threshold = int(255 * max(3.0 * noise, 0.03))
+    threshold = int(MAX_8BIT * max(RULE.threshold_sigmas * noise, RULE.threshold_floor))
     size = (ink.shape[1], ink.shape[0])
     for lines in (
         _horizontal_rulings(levels, threshold, lone),
@@ -467,7 +603,8 @@ def remove_rulings(
         # each family (across, down) has its own strength; ink far stronger than its lines is
         # a pen stroke lying along one and is left whole
         strength = float(np.median(on_line))
-        faded = np.where(ink > 2.5 * strength, ink, np.maximum(ink - 1.4 * strength, 0.0))
+        weakened = np.maximum(ink - RULE.fade * strength, 0.0)
+        faded = np.where(ink > RULE.pen_over_line * strength, ink, weakened)
         ink = np.where(band, faded, ink).astype(np.float32)
     return ink
 
@@ -501,7 +638,9 @@ def _border_clutter(stats: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     height, width = shape
     w = stats[:, cv2.CC_STAT_WIDTH].astype(np.float64)
     h = stats[:, cv2.CC_STAT_HEIGHT].astype(np.float64)
-    long = (np.maximum(w / width, h / height) > 0.4) | (np.maximum(w, h) > 4 * np.minimum(w, h))
+    spans = np.maximum(w / width, h / height) > PICK.clutter_span
+    thin = np.maximum(w, h) > PICK.clutter_elongation * np.minimum(w, h)
+    long = spans | thin
     return _touches_border(stats, shape) & long
 
 
@@ -528,10 +667,10 @@ def select_digit(
     if not usable.any():
         usable[:] = True
     inside = ~_touches_border(stats, mask.shape)
-    candidates = usable & (weights >= 0.02 * weights[usable].max())
+    candidates = usable & (weights >= PICK.candidate_share * weights[usable].max())
     seeds = candidates.copy()
     # in a photo whatever touches the border is suspect (the digit is in the picture)
-    share = 0.05 if photo else 0.15
+    share = PICK.photo_inside_share if photo else PICK.scan_inside_share
     if (candidates & inside).any() and weights[candidates & inside].max() >= share * weights[
         candidates
     ].max():
@@ -541,14 +680,18 @@ def select_digit(
     # Pieces of the digit may touch the border of a tight crop; big border blobs are clutter,
     # and so are specks: too light or too small beside the digit.
     extent = np.maximum(stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT])
-    joinable = usable & (seeds | (weights <= weights[main])) & (weights >= 0.04 * weights[main])
+    joinable = (
+        usable
+        & (seeds | (weights <= weights[main]))
+        & (weights >= PICK.piece_share * weights[main])
+    )
     chosen, box = {main}, boxes[main]
     grown = True
     while grown:
         grown = False
         size = max(box.height, box.width)
-        reach = max(2, round(0.35 * size))
-        for i in np.flatnonzero(joinable & (extent >= 0.12 * size)):
+        reach = max(PICK.min_reach, round(PICK.reach_share * size))
+        for i in np.flatnonzero(joinable & (extent >= PICK.min_extent * size)):
             if i not in chosen and _gap(box, boxes[i]) <= reach:
                 chosen.add(int(i))
                 box = _union(box, boxes[i])
@@ -577,9 +720,9 @@ def normalize_stroke(crop: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """Thicken strokes that would come out thinner than MNIST's after fitting into 20×20."""
     scale = FIT_SIZE / max(crop.shape)
     width = stroke_width(mask) * scale
-    if width >= MIN_STROKE:
+    if width >= FRAME.min_stroke:
         return crop
-    grow = round((TARGET_STROKE - width) / scale)
+    grow = round((FRAME.target_stroke - width) / scale)
     if grow < 1:
         return crop
     pad = grow
@@ -603,7 +746,7 @@ def fit_and_center(ink: np.ndarray) -> np.ndarray:
     """
     out = np.zeros((IMAGE_SIZE, IMAGE_SIZE), np.float32)
     top = float(ink.max()) if ink.size else 0.0
-    box = bounding_box(ink, 0.05 * top) if top > 0 else None
+    box = bounding_box(ink, FRAME.crop_level * top) if top > 0 else None
     if box is None:
         return out
     crop = ink[box.top : box.bottom, box.left : box.right].astype(np.float32)
@@ -626,7 +769,7 @@ def fit_and_center(ink: np.ndarray) -> np.ndarray:
 
 def extract_digit(grey: np.ndarray) -> np.ndarray:
     """From a grey image, the digit alone: ink bright on 0, cropped, levels in [0, 1]."""
-    if float(grey.max()) - float(grey.min()) < 0.04:
+    if float(grey.max()) - float(grey.min()) < INK.blank_range:
         raise ImageError("no digit found: the image is blank", status=422)
     light = analyse_lighting(grey)
     ink, sigma = ink_and_noise(grey, light)
@@ -634,12 +777,13 @@ def extract_digit(grey: np.ndarray) -> np.ndarray:
     ink = remove_rulings(ink, sigma, lone=photo)
     mask = ink_mask(ink, sigma)
     keep, box = select_digit(mask, ink, photo=photo)
-    margin = max(1, round(min(ink.shape) / 100))
+    margin = max(1, round(min(ink.shape) / FRAME.margin_divisor))
     soft = cv2.dilate(keep.astype(np.uint8), np.ones((2 * margin + 1,) * 2, np.uint8)) > 0
     digit = np.where(soft, ink, 0.0)
     strokes = digit[keep]
-    level = float(np.percentile(strokes, 90)) if strokes.size else float(digit.max())
-    digit = np.clip(digit / max(level, 1e-6), 0.0, 1.0)
+    strongest = float(digit.max())
+    level = float(np.percentile(strokes, FRAME.stroke_percentile)) if strokes.size else strongest
+    digit = np.clip(digit / max(level, FRAME.min_stroke_level), 0.0, 1.0)
     top, left = max(box.top - margin, 0), max(box.left - margin, 0)
     crop = digit[top : box.bottom + margin, left : box.right + margin]
     crop_mask = keep[top : box.bottom + margin, left : box.right + margin]
@@ -651,6 +795,11 @@ def preprocess(data: bytes) -> np.ndarray:
     return fit_and_center(extract_digit(decode_image(data)))
 
 
+def standardize(images: Levels) -> Levels:
+    """[0, 1] images (an array or a tensor) → model input, with the training set's mean and std."""
+    return (images - MNIST_MEAN) / MNIST_STD
+
+
 def normalize(image: np.ndarray) -> np.ndarray:
-    """Standardise a [0, 1] image exactly as in training."""
-    return ((image - MNIST_MEAN) / MNIST_STD).astype(np.float32)
+    """Standardise a [0, 1] image exactly as in training, as float32."""
+    return standardize(image).astype(np.float32)

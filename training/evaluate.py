@@ -17,8 +17,10 @@ from torch import nn
 
 from recognition.constants import NUM_CLASSES
 from recognition.models import count_parameters, load_checkpoint
+from recognition.preprocessing import standardize
 from training.config import REPO_ROOT, weights_path
 from training.data import load_split, resolve_root, to_input
+from training.plots import plot_report
 
 log = logging.getLogger("training.evaluate")
 PLOTS_DIR = REPO_ROOT / "docs" / "img"
@@ -60,6 +62,12 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict[str, An
     }
 
 
+def report_on_test_set(model: nn.Module, root: Path) -> dict[str, Any]:
+    """`evaluate` on the 10k MNIST test images under `root`, standardised as in training."""
+    x, y = load_split(root, train=False)
+    return evaluate(model, standardize(to_input(x)), y)
+
+
 def metrics_path(checkpoint: Path) -> Path:
     """weights/mnist_cnn.pt → weights/mnist_cnn.metrics.json."""
     return checkpoint.with_suffix(".metrics.json")
@@ -69,8 +77,6 @@ def write_report(report: dict[str, Any], checkpoint: Path) -> None:
     """Metrics JSON beside the checkpoint; plots under docs/img for committed weights."""
     metrics_path(checkpoint).write_text(json.dumps(report, indent=2) + "\n")
     plots_dir = PLOTS_DIR if checkpoint.parent == weights_path("cnn").parent else checkpoint.parent
-    from training.plots import plot_report
-
     plot_report(report, checkpoint.stem, plots_dir)
 
 
@@ -84,12 +90,10 @@ def main(argv: list[str] | None = None) -> None:
     if not (args.model or args.weights):
         p.error("give --model or --weights")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    from training.train import standardize
-
     model, meta = load_checkpoint(args.weights or weights_path(args.model))
-    x, y = load_split(resolve_root(args.data_root), train=False)
-    report = evaluate(model, standardize(to_input(x)), y)
-    print(f"{meta['arch']}: test accuracy {report['test_accuracy']:.4f} on {len(y)} images")
+    report = report_on_test_set(model, resolve_root(args.data_root))
+    accuracy = f"test accuracy {report['test_accuracy']:.4f} on {report['test_images']} images"
+    print(f"{meta['arch']}: {accuracy}")
     print(
         "per class:", " ".join(f"{d}:{a:.4f}" for d, a in enumerate(report["per_class_accuracy"]))
     )

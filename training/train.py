@@ -26,17 +26,13 @@ from tqdm import tqdm
 
 from recognition.constants import MNIST_MEAN, MNIST_STD
 from recognition.models import build_model, load_checkpoint, save_checkpoint
+from recognition.preprocessing import standardize
 from training.augment import AugmentConfig, augment_batch
 from training.config import REPO_ROOT, TrainConfig, default_config_path, weights_path
 from training.data import data_checksum, load_split, resolve_root, to_input, train_val_split
-from training.evaluate import accuracy, evaluate, write_report
+from training.evaluate import accuracy, report_on_test_set, write_report
 
 log = logging.getLogger("training.train")
-
-
-def standardize(x: torch.Tensor) -> torch.Tensor:
-    """[0, 1] images → model input, with the serving pipeline's constants."""
-    return (x - MNIST_MEAN) / MNIST_STD
 
 
 def batches(n: int, size: int, gen: torch.Generator) -> Iterator[torch.Tensor]:
@@ -191,8 +187,7 @@ def fit(
     train_seconds = time.perf_counter() - started
 
     model, _ = load_checkpoint(out)
-    test_x, test_y = load_split(root, train=False)
-    report = evaluate(model, standardize(to_input(test_x)), test_y)
+    report = report_on_test_set(model, root)
     report.update(
         best_epoch=best_epoch,
         epochs_run=len(history),

@@ -24,6 +24,7 @@ from recognition.preprocessing import (
     normalize,
     preprocess,
 )
+from tests.helpers import mnist_test_set
 
 pytestmark = pytest.mark.unit
 
@@ -393,14 +394,8 @@ def test_a_phone_sized_jpeg_is_fast() -> None:
 
 @pytest.mark.data
 def test_clean_mnist_digits_are_almost_unchanged() -> None:
-    from tests.helpers import mnist_root
-    from training.data import load_split
-
-    root = mnist_root()
-    if not (root / "MNIST" / "raw").is_dir():
-        pytest.skip(f"no MNIST under {root}")
-    images, _ = load_split(root, train=False)
-    sample = images[:: len(images) // 500].numpy()
+    images, _ = mnist_test_set()
+    sample = images[:: len(images) // 500]
     diffs = [np.abs(preprocess(encode(img)) - img / 255.0).mean() for img in sample]
     assert float(np.mean(diffs)) < 0.005
     assert float(np.percentile(diffs, 99)) < 0.08  # the lead's first version: 0.052

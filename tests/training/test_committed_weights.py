@@ -7,9 +7,8 @@ import pytest
 
 from recognition.models import load_checkpoint
 from training.config import weights_path
-from training.data import data_checksum, load_split, to_input
-from training.evaluate import evaluate
-from training.train import standardize
+from training.data import data_checksum
+from training.evaluate import report_on_test_set
 
 pytestmark = [pytest.mark.data]
 
@@ -20,8 +19,7 @@ TARGETS = {"mlp": 0.986, "cnn": 0.996}
 def test_committed_weights_meet_target(arch: str, mnist_root: Path) -> None:
     model, meta = load_checkpoint(weights_path(arch))
     assert meta["arch"] == arch
-    x, y = load_split(mnist_root, train=False)
-    report = evaluate(model, standardize(to_input(x)), y)
+    report = report_on_test_set(model, mnist_root)
     assert report["test_accuracy"] >= TARGETS[arch]
     # The checkpoint's own record and the metrics file tell the truth about it.
     assert report["test_accuracy"] == pytest.approx(meta["test_accuracy"], abs=1e-4)
