@@ -59,6 +59,7 @@ export class WhyToggle {
     this.controller = null;
     this.button.setAttribute("aria-pressed", "false");
     this.canvas.classList.add("hidden");
+    this.canvas.parentElement.classList.remove("explaining");
     this.say("");
     this.root.dataset.state = "off";
   }
@@ -83,6 +84,7 @@ export class WhyToggle {
       if (status === 200 && data && Array.isArray(data.attributions)) {
         drawMap(this.canvas, data.attributions);
         this.canvas.classList.remove("hidden");
+        this.canvas.parentElement.classList.add("explaining");
         this.say(`${this.model.selectedOptions[0].textContent} → ${data.prediction}: red raised it, blue lowered it`);
         this.root.dataset.state = "shown";
       } else {
@@ -96,6 +98,7 @@ export class WhyToggle {
 
   fail(message) {
     this.canvas.classList.add("hidden");
+    this.canvas.parentElement.classList.remove("explaining");
     this.say(message);
     this.root.dataset.state = "error";
   }

@@ -86,8 +86,8 @@ export class ResultsPanel {
     this.idle("error");
   }
 
-  /** `image`: what was sent (File/Blob or data URL), for the "Why?" toggle to explain. */
-  show(data, image = null) {
+  /** `sent`: the image sent (File/Blob or data URL), for the "Why?" toggle to explain. */
+  show(data, sent = null) {
     this.el("results-empty").classList.add("hidden");
     this.el("results-error").classList.add("hidden");
     this.el("ensemble-prediction").textContent = String(data.ensemble_prediction);
@@ -100,7 +100,7 @@ export class ResultsPanel {
     const image = this.el("seen-image");
     if (data.image) image.src = `data:image/png;base64,${data.image}`;
     image.classList.toggle("hidden", !data.image);
-    this.why.reset(data.image ? image : null);
+    this.why.reset(data.image ? sent : null);
 
     const errors = data.errors || {};
     const latency = data.latency_ms || {};
