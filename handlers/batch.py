@@ -7,6 +7,7 @@ more than one class.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -24,3 +25,4 @@ class Prepared:
     status: int = 200
     return_image: bool = False
     probabilities: np.ndarray | None = None
+    explanation: Any = None  # recognition.attribution.Explanation on an explain request

@@ -23,7 +23,7 @@ import cv2
 import torch
 from ts.torch_handler.base_handler import BaseHandler
 
-from handlers import codec
+from handlers import codec, explain
 from handlers.batch import Prepared
 from recognition.predictor import Predictor
 from recognition.preprocessing import ImageError, preprocess
@@ -122,6 +122,8 @@ class MnistHandler(BaseHandler):
                 answers.append(codec.to_json(codec.error(item.error, item.status)))
                 continue
             body = codec.prediction(item.probabilities)
+            if item.explanation is not None:
+                body.update(explain.answer(item.explanation))
             if item.return_image:
                 body["image"] = codec.png_base64(item.image)
             answers.append(codec.to_json(body))
@@ -131,7 +133,10 @@ class MnistHandler(BaseHandler):
         """TorchServe's entry point: one answer per request of the batch, in order."""
         start = time.perf_counter()
         self.context = context
-        answers = self.postprocess(self.inference(self.preprocess(data)))
+        items = self.inference(self.preprocess(data))
+        wanted = [explain.requested(self._headers(idx)) for idx in range(len(data))]
+        explain.explain(self.predictor, items, wanted)
+        answers = self.postprocess(items)
         if context.metrics is not None:
             elapsed_ms = round((time.perf_counter() - start) * 1000.0, 2)
             context.metrics.add_time("HandlerTime", elapsed_ms, None, "ms")

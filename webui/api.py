@@ -1,4 +1,4 @@
-"""JSON API: `POST /api/predict` (both models, merged) and `GET /api/health`."""
+"""JSON API: `POST /api/predict` (both models, merged), `POST /api/explain`, `GET /api/health`."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import time
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
+from webui.explain import explanation
 from webui.merge import merge
 from webui.payload import PayloadError, read_image
 from webui.torchserve import get_client
@@ -28,6 +29,23 @@ def predict() -> tuple[Response, int]:
         return error_response(exc.status, str(exc))
     replies = get_client().predict_all(data)
     status, body = merge(replies, 1000 * (time.perf_counter() - start))
+    return jsonify(body), status
+
+
+@bp.post("/explain")
+def explain() -> tuple[Response, int]:
+    """One model's attribution map (`?model=cnn` or `mlp`) for the same image as /predict."""
+    client = get_client()
+    role = request.args.get("model", "cnn")
+    if role not in client.models:
+        return error_response(
+            400, f"unknown model {role[:40]!r}: use one of {sorted(client.models)}"
+        )
+    try:
+        data = read_image(request, current_app.config["MAX_IMAGE_BYTES"])
+    except PayloadError as exc:
+        return error_response(exc.status, str(exc))
+    status, body = explanation(role, client.explain(role, data))
     return jsonify(body), status
 
 

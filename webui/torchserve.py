@@ -171,6 +171,26 @@ class TorchServeClient:
             log.warning("%s answered %s", self.models[role], response.status_code)
         return reply
 
+    def explain(self, role: str, data: bytes) -> ModelReply:
+        """Ask one model for an attribution map of image bytes; never raises for network trouble."""
+        url = f"{self.inference_url}/explanations/{self.models[role]}"
+        headers = {"Content-Type": "application/octet-stream"}
+        start = time.perf_counter()
+        try:
+            response = self._send(
+                "POST", url, "inference", self.read_timeout, data=data, headers=headers
+            )
+        except requests.Timeout:
+            error = f"the model did not explain within {self.read_timeout:g} s"
+            return ModelReply(0, _ms(start), error=error)
+        except requests.RequestException as exc:
+            log.warning("%s unreachable: %s", self.models[role], type(exc).__name__)
+            return ModelReply(0, _ms(start), error="TorchServe is unreachable")
+        if is_token_rejection(response):
+            log.error("TorchServe rejected the inference key and no new one could be had")
+            return ModelReply(503, _ms(start), error="TorchServe rejected the inference key")
+        return reply_from_response(response, _ms(start))
+
     def predict_all(self, data: bytes) -> dict[str, ModelReply]:
         """Every model's reply to the same image, the calls made concurrently."""
         futures = {role: self.executor.submit(self.predict, role, data) for role in self.models}

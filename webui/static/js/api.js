@@ -34,7 +34,7 @@ export function createPredictor(panel) {
     try {
       const { status, data } = await predict(panel.url, image, controller.signal);
       if (mine !== sequence) return;
-      if (status === 200 && data) panel.show(data);
+      if (status === 200 && data) panel.show(data, image);
       else panel.error((data && data.error) || `The server answered ${status}.`);
     } catch (err) {
       if (err.name === "AbortError" || mine !== sequence) return;

@@ -1,6 +1,8 @@
 // The results panel: both models' answers, their probability charts, the ensemble and the
 // 28×28 image the models saw. Its `data-state` (empty, pending, done, error) helps tests.
 
+import { WhyToggle } from "./explain.js";
+
 const ROLES = ["mlp", "cnn"];
 
 function percent(value) {
@@ -44,6 +46,7 @@ export class ResultsPanel {
     this.url = root.dataset.url;
     this.el = (id) => root.querySelector(`#${id}`);
     for (const role of ROLES) buildChart(this.el(`${role}-chart`));
+    this.why = new WhyToggle(this.el("why"), root.dataset.explainUrl);
     this.root.dataset.state = "empty";
   }
 
@@ -83,7 +86,8 @@ export class ResultsPanel {
     this.idle("error");
   }
 
-  show(data) {
+  /** `sent`: the image sent (File/Blob or data URL), for the "Why?" toggle to explain. */
+  show(data, sent = null) {
     this.el("results-empty").classList.add("hidden");
     this.el("results-error").classList.add("hidden");
     this.el("ensemble-prediction").textContent = String(data.ensemble_prediction);
@@ -96,6 +100,7 @@ export class ResultsPanel {
     const image = this.el("seen-image");
     if (data.image) image.src = `data:image/png;base64,${data.image}`;
     image.classList.toggle("hidden", !data.image);
+    this.why.reset(data.image ? sent : null);
 
     const errors = data.errors || {};
     const latency = data.latency_ms || {};
