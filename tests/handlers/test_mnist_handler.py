@@ -223,3 +223,13 @@ def test_lifecycle_methods_keep_the_base_handler_signatures(name: str) -> None:
     ours = inspect.signature(getattr(MnistHandler, name)).parameters
     base = base_signature(name).parameters
     assert [(p.name, p.kind) for p in ours.values()] == [(p.name, p.kind) for p in base.values()]
+
+
+def test_the_handler_module_defines_one_class() -> None:
+    """TorchServe's loader refuses a handler module with more than one class of its own."""
+    own = [
+        obj
+        for obj in vars(mnist_handler).values()
+        if inspect.isclass(obj) and obj.__module__ == mnist_handler.__name__
+    ]
+    assert own == [MnistHandler]
