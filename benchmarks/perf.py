@@ -48,7 +48,7 @@ from typing import Any
 import psutil
 import requests
 
-from benchmarks import perf_fuzz, perf_inputs, perf_stats
+from benchmarks import perf_stats
 from benchmarks.perf_stack import (
     Endpoints,
     Stack,
@@ -56,6 +56,8 @@ from benchmarks.perf_stack import (
     rss_mib,
     scale_workers,
 )
+from evalsets import bench_inputs as perf_inputs
+from evalsets import mutants as perf_fuzz
 from scripts.torchserve_ctl import free_ports
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

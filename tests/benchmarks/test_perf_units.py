@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import io
 import json
-import struct
-import zlib
 
 import numpy as np
 import pytest
-from PIL import Image
 
-from benchmarks import perf, perf_fuzz, perf_inputs, perf_load, perf_stack, perf_stats
+from benchmarks import perf, perf_load, perf_stack, perf_stats
 
 pytestmark = pytest.mark.unit
 
@@ -85,73 +81,6 @@ def test_ratios_and_added_latency():
 )
 def test_check(value, limit, at_least, expected):
     assert perf_stats.check(value, limit, at_least) is expected
-
-
-# --- inputs ----------------------------------------------------------------------------------
-
-
-def decoded(data: bytes) -> Image.Image:
-    image = Image.open(io.BytesIO(data))
-    image.load()
-    return image
-
-
-def test_inputs_have_the_promised_formats_and_sizes():
-    inputs = perf_inputs.make_inputs(DIGIT)
-    assert list(inputs) == list(perf_inputs.INPUT_NAMES)
-    mnist, canvas, phone = (decoded(inputs[name]) for name in perf_inputs.INPUT_NAMES)
-    assert (mnist.format, mnist.size, mnist.mode) == ("PNG", (28, 28), "L")
-    assert (canvas.format, canvas.size, canvas.mode) == ("PNG", (280, 280), "RGBA")
-    assert (phone.format, phone.size) == ("JPEG", (1600, 1200))
-
-
-def test_inputs_are_deterministic():
-    assert perf_inputs.make_inputs(DIGIT) == perf_inputs.make_inputs(DIGIT)
-
-
-def test_inputs_go_through_the_real_preprocessing_to_the_same_digit():
-    from recognition.preprocessing import preprocess
-
-    images = [preprocess(data) for data in perf_inputs.make_inputs(DIGIT).values()]
-    for image in images:
-        assert image.shape == (28, 28)
-        # a vertical bar: ink in the middle columns, none at the sides
-        assert image[:, 12:16].sum() > 5 * image[:, :8].sum()
-
-
-# --- mutations -------------------------------------------------------------------------------
-
-
-def seeds() -> list[bytes]:
-    buffer = io.BytesIO()
-    Image.fromarray(DIGIT).save(buffer, format="GIF")
-    return [perf_inputs.mnist_png(DIGIT), buffer.getvalue()]
-
-
-def test_mutants_are_reproducible_from_their_number():
-    first = list(perf_fuzz.mutants(seeds(), 50))
-    again = list(perf_fuzz.mutants(seeds(), 10, start=40))
-    assert first[40:] == again
-    assert len({data for _, _, data in first}) > 40  # and mostly distinct
-
-
-def test_mutants_differ_from_their_seed():
-    originals = seeds()
-    changed = sum(data not in originals for _, _, data in perf_fuzz.mutants(originals, 200))
-    assert changed >= 190
-
-
-def test_png_with_size_declares_a_bomb_with_a_valid_crc():
-    data = perf_fuzz.png_with_size(seeds()[0], 40000, 40000)
-    width, height = struct.unpack(">II", data[16:24])
-    assert (width, height) == (40000, 40000)
-    assert struct.unpack(">I", data[29:33])[0] == zlib.crc32(data[12:29]) & 0xFFFFFFFF
-    assert len(data) < 1000
-
-
-def test_gif_with_size_rewrites_the_screen():
-    data = perf_fuzz.gif_with_size(seeds()[1], 30000, 10)
-    assert struct.unpack("<HH", data[6:10]) == (30000, 10)
 
 
 # --- load generator --------------------------------------------------------------------------
