@@ -46,16 +46,8 @@ import numpy as np
 import requests
 import torch
 
-from benchmarks.robustness_stats import (
-    Outcome,
-    Sample,
-    find_sets,
-    jpeg_timing,
-    load_set,
-    mistakes,
-    summarize,
-    table,
-)
+from benchmarks.robustness_stats import Outcome, jpeg_timing, mistakes, summarize, table
+from evalsets.read import Sample, find_sets, load_set
 from recognition.catalog import MODEL_NAMES, MODELS
 from recognition.models import load_checkpoint
 from recognition.predictor import Predictor

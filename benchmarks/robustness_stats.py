@@ -1,26 +1,14 @@
-"""Evaluation sets and what a path answered for them: accuracy, refusals, timings, mistakes."""
+"""What a path answered for the evaluation sets: accuracy, refusals, timings, mistakes."""
 
 from __future__ import annotations
 
-import csv
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
-SET_ORDER = ("clean", "phone", "canvas", "lowres", "containers")
-
-
-@dataclass(frozen=True)
-class Sample:
-    """One evaluation file."""
-
-    path: Path
-    label: int
-    tags: dict[str, str] = field(default_factory=dict)
+from benchmarks.perf_stats import percentile
+from evalsets.read import Sample
 
 
 @dataclass
@@ -33,33 +21,6 @@ class Outcome:
     preprocess_ms: float | None = None
 
 
-def load_set(folder: Path, limit: int | None = None) -> list[Sample]:
-    """The files of one set with their labels and tags (labels.csv); with `limit`, that many
-    spread evenly over the set (sets are ordered by variant, so the first N would be biased)."""
-    with (folder / "labels.csv").open(newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    if limit is not None and limit < len(rows):
-        rows = [rows[i] for i in np.linspace(0, len(rows) - 1, limit).round().astype(int)]
-    samples = []
-    for row in rows:
-        tags = dict(pair.split("=", 1) for pair in row["tags"].split() if "=" in pair)
-        samples.append(Sample(folder / row["file"], int(row["label"]), tags))
-    return samples
-
-
-def find_sets(root: Path, names: Sequence[str] | None) -> list[str]:
-    """The sets to run: those asked for, else every generated set, in the usual order."""
-    present = [p.name for p in sorted(root.iterdir()) if (p / "labels.csv").is_file()]
-    if names:
-        missing = [n for n in names if n not in present]
-        if missing:
-            raise SystemExit(f"no set {missing} under {root}: run python -m evalsets.make")
-        return list(names)
-    if not present:
-        raise SystemExit(f"no evaluation sets under {root}: run python -m evalsets.make")
-    return sorted(present, key=lambda n: (SET_ORDER.index(n) if n in SET_ORDER else 99, n))
-
-
 def accuracy(samples: Sequence[Sample], outcomes: Sequence[Outcome], model: str) -> float:
     """Share of files whose answer for `model` is the label (refusals count as wrong)."""
     right = sum(o.predictions.get(model) == s.label for s, o in zip(samples, outcomes, strict=True))
@@ -68,11 +29,11 @@ def accuracy(samples: Sequence[Sample], outcomes: Sequence[Outcome], model: str)
 
 def percentiles(values: Iterable[float]) -> dict[str, float]:
     """p50, p95 and max of some timings (ms)."""
-    arr = np.asarray(list(values), np.float64)
-    if arr.size == 0:
+    ordered = sorted(values)
+    if not ordered:
         return {}
-    p50, p95 = np.percentile(arr, (50, 95))
-    return {"p50": round(float(p50), 2), "p95": round(float(p95), 2), "max": round(arr.max(), 2)}
+    p50, p95 = (round(percentile(ordered, q) or 0.0, 2) for q in (50, 95))
+    return {"p50": p50, "p95": p95, "max": round(ordered[-1], 2)}
 
 
 def by_tag(

@@ -9,8 +9,9 @@ import pytest
 import torch
 
 from benchmarks import robustness
-from benchmarks.robustness_stats import Outcome, Sample, load_set, mistakes, summarize
+from benchmarks.robustness_stats import Outcome, mistakes, summarize
 from evalsets.items import SET_SIZES
+from evalsets.read import Sample, load_set
 from recognition.models import build_model, save_checkpoint
 from recognition.preprocessing import preprocess
 from tests.evalsets.tiny_mnist import make_sets, write_tiny_mnist

@@ -48,3 +48,12 @@ def test_png_with_size_declares_a_bomb_with_a_valid_crc():
 def test_gif_with_size_rewrites_the_screen():
     data = mutants.gif_with_size(seeds()[1], 30000, 10)
     assert struct.unpack("<HH", data[6:10]) == (30000, 10)
+
+
+def test_seed_files_are_the_three_inputs_plus_a_gif_and_a_jpeg():
+    inputs = bench_inputs.make_inputs(DIGIT)
+    files = mutants.seed_files(inputs)
+    formats = [Image.open(io.BytesIO(data)).format for data in files]
+    assert formats == ["PNG", "PNG", "GIF", "JPEG", "JPEG"]
+    assert files[0] == inputs["mnist_png"]
+    assert files[-1] == inputs["phone_jpeg"]
