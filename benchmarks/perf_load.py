@@ -17,11 +17,10 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from benchmarks.perf_cell import Recorder, serve_job
+from benchmarks.perf_cell import Phase, Recorder, serve_job
 
 
 def build_request(
@@ -99,53 +98,39 @@ async def http_client(
 
 
 def _rotate(items: list[bytes], start: int) -> list[bytes]:
+    """The items starting at `start` (modulo their number), then the ones before it."""
     start %= len(items)
     return items[start:] + items[:start]
 
 
-async def _http_phase(
-    job: dict[str, Any], requests: list[bytes], clients: int, rec: Recorder
-) -> None:
-    expect = job.get("expect", "").encode()
-    timeout = job.get("timeout", 10)
-    await asyncio.gather(
-        *(
-            # Client i starts at the i-th request, so a mix is sent in every proportion at once.
-            http_client(
-                job["host"],
-                job["port"],
-                _rotate(requests, i),
-                expect=expect,
-                timeout=timeout,
-                rec=rec,
-            )
-            for i in range(clients)
-        )
-    )
-
-
-def http_phase(job: dict[str, Any]) -> Callable[[int, Recorder], None]:
+def http_phase(job: dict[str, Any]) -> Phase:
     """A function running `clients` HTTP clients against the job's target until `rec` stops.
 
-    `body_file` (one body) or `body_files` (bodies sent in turn) with `headers`, or `bodies`:
-    a list of {"file": ..., "headers": {...}} when the bodies need different headers.
+    `body_file` with `headers` (one body), or `bodies`: a list of {"file": ..., "headers": {...}}
+    sent in turn, client i starting at the i-th, so a mix is sent in every proportion at once.
     """
-    bodies = job.get("bodies") or [
-        {"file": name, "headers": job["headers"]}
-        for name in job.get("body_files") or [job["body_file"]]
-    ]
+    bodies = job.get("bodies") or [{"file": job["body_file"], "headers": job["headers"]}]
+    host, port, path = job["host"], job["port"], job["path"]
     requests = [
         build_request(
             job.get("method", "POST"),
-            job["host"],
-            job["port"],
-            job["path"],
+            host,
+            port,
+            path,
             headers=body["headers"],
             body=Path(body["file"]).read_bytes(),
         )
         for body in bodies
     ]
-    return lambda clients, rec: asyncio.run(_http_phase(job, requests, clients, rec))
+    expect, timeout = job.get("expect", "").encode(), job.get("timeout", 10)
+
+    async def clients_of(clients: int, rec: Recorder) -> None:
+        turns = (_rotate(requests, i) for i in range(clients))
+        await asyncio.gather(
+            *(http_client(host, port, t, expect=expect, timeout=timeout, rec=rec) for t in turns)
+        )
+
+    return lambda clients, rec: asyncio.run(clients_of(clients, rec))
 
 
 if __name__ == "__main__":

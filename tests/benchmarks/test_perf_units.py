@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import http.server
 import json
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -348,3 +350,42 @@ def test_fuzz_verdict_fails_5xx_dropped_non_json_and_slow_answers():
     assert verdict["failure_count"] == 4
     assert [r["status"] for r in verdict["failures"]] == [500, 0, 415, 200]
     assert verdict["max_ms"] == 9000.0
+
+
+def test_http_phase_sends_the_bodies_in_turn_on_keep_alive_connections(tmp_path):
+    seen: list[bytes] = []
+
+    class Echo(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            seen.append(body)
+            answer = b'{"prediction": 7}' if body != b"bad" else b"{}"
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(answer)))
+            self.end_headers()
+            self.wfile.write(answer)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Echo)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        files = [tmp_path / "a", tmp_path / "b"]
+        files[0].write_bytes(b"good")
+        files[1].write_bytes(b"bad")
+        job = perf_jobs.http_job(f"http://127.0.0.1:{server.server_port}", "/p", {}, files[0], "")
+        job["bodies"] = [{"file": str(f), "headers": {}} for f in files]
+        job["expect"] = '"prediction"'
+        rec = perf_cell.Recorder(max_requests=6, deadline=float("inf"))
+        perf_load.http_phase(job)(2, rec)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+    assert sorted(seen) == [b"bad"] * 3 + [b"good"] * 3
+    assert len(rec.result.latencies_ms) == 3  # the answers without the expected text are errors
+    assert rec.result.errors == 3
