@@ -44,7 +44,7 @@ archives: setup  ## build model_store/*.mar from the committed weights
 	$(PY) -m scripts.build_archives
 
 eval-sets: setup  ## generate the robustness evaluation sets into artifacts/eval_sets/ (from MNIST test images)
-	$(PY) -m benchmarks.make_eval_sets $(ARGS)
+	$(PY) -m evalsets.make $(ARGS)
 
 bench-robustness: setup  ## accuracy per eval set and model: in-process, private TorchServe, web UI (ARGS to change)
 	$(PY) -m benchmarks.robustness $(or $(ARGS),--start-torchserve --start-webui)

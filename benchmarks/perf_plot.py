@@ -18,7 +18,7 @@ STYLES = {
 
 def plot(report: Mapping[str, Any], path: Path) -> Path:
     """Write a PNG: per input, p50 latency (band to p99) and req/s against client count."""
-    import matplotlib
+    import matplotlib  # lazy: heavy, and only bench mode draws a plot
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

@@ -1,23 +1,131 @@
-"""Unit tests of the performance benchmark's pure parts: stats, inputs, mutations, HTTP framing."""
+"""Unit tests of the performance benchmark: settings, stats, load jobs, HTTP framing, reports."""
 
 from __future__ import annotations
 
 import asyncio
-import io
+import http.server
 import json
-import struct
-import zlib
+import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
+import torch
 
-from benchmarks import perf, perf_fuzz, perf_inputs, perf_load, perf_stack, perf_stats
+from benchmarks import (
+    perf,
+    perf_bench,
+    perf_cell,
+    perf_fuzzing,
+    perf_inproc,
+    perf_jobs,
+    perf_load,
+    perf_services,
+    perf_settings,
+    perf_soak,
+    perf_stack,
+    perf_stats,
+)
+from evalsets import bench_inputs
+from recognition.models import build_model, save_checkpoint
+from recognition.predictor import Predictor
+from recognition.preprocessing import preprocess
 
 pytestmark = pytest.mark.unit
 
 DIGIT = np.zeros((28, 28), np.uint8)
 DIGIT[6:22, 12:16] = 255  # a "1"
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Untrained (seeded) checkpoints of both models, by architecture."""
+    folder = tmp_path_factory.mktemp("weights")
+    torch.manual_seed(0)
+    paths = {}
+    for arch in ("mlp", "cnn"):
+        paths[arch] = str(folder / f"mnist_{arch}.pt")
+        save_checkpoint(Path(paths[arch]), build_model(arch), arch, {}, {})
+    return paths
+
+
+# --- settings --------------------------------------------------------------------------------
+
+
+def test_settings_defaults_are_the_documented_ones():
+    settings = perf_settings.parse([])
+    assert settings.mode == "bench"
+    assert settings.clients == [1, 4, 16, 64]
+    assert settings.targets == list(perf_settings.TARGETS)
+    assert (settings.seconds, settings.requests, settings.warmup, settings.repeat) == (
+        10.0,
+        5000,
+        1.0,
+        1,
+    )
+
+
+def test_quick_shortens_every_cell_and_modes_pick_their_repeat():
+    quick = perf_settings.parse(["--quick", "--clients", "1", "4", "--targets", "inproc_mlp"])
+    assert (quick.seconds, quick.requests, quick.warmup, quick.server_warmup) == (
+        2.0,
+        600,
+        0.5,
+        2.0,
+    )
+    assert quick.clients == [1, 4]
+    assert quick.targets == ["inproc_mlp"]
+    assert perf_settings.parse(["cold-start"]).repeat == 3
+    assert perf_settings.parse(["soak", "--minutes", "2"]).minutes == 2
+
+
+def test_list_and_repeatable_options_and_no_ui():
+    settings = perf_settings.parse(
+        ["--no-ui", "--workers", "1", "mnist_cnn=2", "--ts-set", "a=1", "--ts-set", "b=2"]
+    )
+    assert "ui" not in settings.targets
+    assert settings.workers == ["1", "mnist_cnn=2"]
+    assert settings.ts_set == ["a=1", "b=2"]
+    assert perf_settings.parse([]).ts_set == []  # the default list is not shared
+    with pytest.raises(SystemExit):
+        perf_settings.parse(["--targets", "nonsense"])
+
+
+def test_every_mode_has_a_runner_and_an_output_file():
+    assert set(perf.MODES) == set(perf_settings.MODES)
+    assert perf.MODES["bench"][1] == "perf.json"
+
+
+def test_tuning_config_records_the_knobs_as_given():
+    config = perf_services.tuning_config(perf_settings.parse(["--batch-size", "4"]))
+    assert config["batch_size"] == 4
+    assert config["workers"] is None
+    assert config["baseline_threads"] == 1
+
+
+# --- in process ------------------------------------------------------------------------------
+
+
+def test_inprocess_predictor_answers_what_the_predictors_do(weights):
+    data = bench_inputs.mnist_png(DIGIT)
+    predict = perf_inproc.inprocess_predictor(weights, threads=1)
+    image = preprocess(data)
+    expected = [
+        int(Predictor.from_checkpoint(p).probabilities([image]).argmax()) for p in weights.values()
+    ]
+    assert predict(data) == expected
+
+
+def test_inprocess_load_job_runs_in_its_own_process(weights, tmp_path):
+    body = tmp_path / "digit.png"
+    body.write_bytes(bench_inputs.mnist_png(DIGIT))
+    job = {"kind": "inprocess", "weights": weights, "body_file": str(body), "threads": 1}
+    job["cells"] = [perf_jobs.cell(2, seconds=30, requests=7)]
+    (result,) = perf_jobs.run_load(job, timeout=120)
+    assert result["clients"] == 2
+    assert result["statuses"] == {"200": 7}
+    assert len(result["latencies_ms"]) == 7
+    assert result["cpu_s"]["loadgen"] > 0
 
 
 # --- stats -----------------------------------------------------------------------------------
@@ -87,73 +195,6 @@ def test_check(value, limit, at_least, expected):
     assert perf_stats.check(value, limit, at_least) is expected
 
 
-# --- inputs ----------------------------------------------------------------------------------
-
-
-def decoded(data: bytes) -> Image.Image:
-    image = Image.open(io.BytesIO(data))
-    image.load()
-    return image
-
-
-def test_inputs_have_the_promised_formats_and_sizes():
-    inputs = perf_inputs.make_inputs(DIGIT)
-    assert list(inputs) == list(perf_inputs.INPUT_NAMES)
-    mnist, canvas, phone = (decoded(inputs[name]) for name in perf_inputs.INPUT_NAMES)
-    assert (mnist.format, mnist.size, mnist.mode) == ("PNG", (28, 28), "L")
-    assert (canvas.format, canvas.size, canvas.mode) == ("PNG", (280, 280), "RGBA")
-    assert (phone.format, phone.size) == ("JPEG", (1600, 1200))
-
-
-def test_inputs_are_deterministic():
-    assert perf_inputs.make_inputs(DIGIT) == perf_inputs.make_inputs(DIGIT)
-
-
-def test_inputs_go_through_the_real_preprocessing_to_the_same_digit():
-    from recognition.preprocessing import preprocess
-
-    images = [preprocess(data) for data in perf_inputs.make_inputs(DIGIT).values()]
-    for image in images:
-        assert image.shape == (28, 28)
-        # a vertical bar: ink in the middle columns, none at the sides
-        assert image[:, 12:16].sum() > 5 * image[:, :8].sum()
-
-
-# --- mutations -------------------------------------------------------------------------------
-
-
-def seeds() -> list[bytes]:
-    buffer = io.BytesIO()
-    Image.fromarray(DIGIT).save(buffer, format="GIF")
-    return [perf_inputs.mnist_png(DIGIT), buffer.getvalue()]
-
-
-def test_mutants_are_reproducible_from_their_number():
-    first = list(perf_fuzz.mutants(seeds(), 50))
-    again = list(perf_fuzz.mutants(seeds(), 10, start=40))
-    assert first[40:] == again
-    assert len({data for _, _, data in first}) > 40  # and mostly distinct
-
-
-def test_mutants_differ_from_their_seed():
-    originals = seeds()
-    changed = sum(data not in originals for _, _, data in perf_fuzz.mutants(originals, 200))
-    assert changed >= 190
-
-
-def test_png_with_size_declares_a_bomb_with_a_valid_crc():
-    data = perf_fuzz.png_with_size(seeds()[0], 40000, 40000)
-    width, height = struct.unpack(">II", data[16:24])
-    assert (width, height) == (40000, 40000)
-    assert struct.unpack(">I", data[29:33])[0] == zlib.crc32(data[12:29]) & 0xFFFFFFFF
-    assert len(data) < 1000
-
-
-def test_gif_with_size_rewrites_the_screen():
-    data = perf_fuzz.gif_with_size(seeds()[1], 30000, 10)
-    assert struct.unpack("<HH", data[6:10]) == (30000, 10)
-
-
 # --- load generator --------------------------------------------------------------------------
 
 
@@ -199,7 +240,7 @@ def test_read_response(raw, expected):
 
 
 def test_recorder_stops_at_the_request_budget():
-    rec = perf_load.Recorder(max_requests=3, deadline=float("inf"))
+    rec = perf_cell.Recorder(max_requests=3, deadline=float("inf"))
     assert [rec.take() for _ in range(5)] == [True, True, True, False, False]
     rec.record("200", 1.0, True)
     rec.record("503", 2.0, False, "down")
@@ -218,7 +259,7 @@ def test_yaml_overrides_replace_and_add_top_level_keys():
 
 
 def test_multipart_body_holds_the_file_field():
-    body, content_type = perf.multipart(b"\x89PNGdata", "x.png", "image/png")
+    body, content_type = perf_jobs.multipart(b"\x89PNGdata", "x.png", "image/png")
     boundary = content_type.split("boundary=", 1)[1]
     assert body.startswith(f"--{boundary}\r\n".encode())
     assert b'name="file"; filename="x.png"' in body
@@ -240,7 +281,7 @@ def test_target_checks_report_each_target_met_or_missed():
         "ratios": {"mnist_png": {"ts_mlp/inproc_mlp": {"1": {"added_p50_ms": 1.5}}}},
         "cold_start_s": 9.0,
     }
-    met = {c["target"]: c["met"] for c in perf.target_checks(report)}
+    met = {c["target"]: c["met"] for c in perf_bench.target_checks(report)}
     assert met == {
         "/api/predict p50, 28×28 PNG, 1 client (ms)": True,
         "/api/predict p50, phone JPEG, 1 client (ms)": False,
@@ -266,7 +307,7 @@ def test_soak_summary_tracks_rss_per_pid():
         ],
         "rss_after_mib": [{"pid": 1, "process": "gunicorn", "rss_mib": 31.5}],
     }
-    summary = perf.soak_summary(report)
+    summary = perf_soak.soak_summary(report)
     assert summary["requests"] == 22
     assert summary["errors"] == 1
     assert summary["rss"] == [
@@ -276,9 +317,9 @@ def test_soak_summary_tracks_rss_per_pid():
 
 
 def test_worker_counts_for_every_model_or_by_name():
-    assert perf.worker_counts(["1", "mnist_cnn=2"]) == {"mnist_mlp": 1, "mnist_cnn": 2}
+    assert perf_services.worker_counts(["1", "mnist_cnn=2"]) == {"mnist_mlp": 1, "mnist_cnn": 2}
     with pytest.raises(SystemExit, match="unknown model"):
-        perf.worker_counts(["resnet=2"])
+        perf_services.worker_counts(["resnet=2"])
 
 
 def test_pool_adds_up_repeats_of_a_cell():
@@ -297,3 +338,54 @@ def test_pool_adds_up_repeats_of_a_cell():
     assert pooled["elapsed_s"] == 3.0
     assert pooled["cpu_s"] == {"servers": 0.75}
     assert perf_stats.summarize(pooled)["rps"] == 1.0
+
+
+def test_fuzz_verdict_fails_5xx_dropped_non_json_and_slow_answers():
+    def row(status, is_json=True, seconds=0.01):
+        return {"status": status, "json": is_json, "seconds": seconds}
+
+    rows = [row(200), row(422), row(500), row(0, False), row(415, False), row(200, seconds=9.0)]
+    verdict = perf_fuzzing.fuzz_verdict(rows, max_seconds=5.0)
+    assert verdict["statuses"] == {"200": 2, "422": 1, "500": 1, "0": 1, "415": 1}
+    assert verdict["failure_count"] == 4
+    assert [r["status"] for r in verdict["failures"]] == [500, 0, 415, 200]
+    assert verdict["max_ms"] == 9000.0
+
+
+def test_http_phase_sends_the_bodies_in_turn_on_keep_alive_connections(tmp_path):
+    seen: list[bytes] = []
+
+    class Echo(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            seen.append(body)
+            answer = b'{"prediction": 7}' if body != b"bad" else b"{}"
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(answer)))
+            self.end_headers()
+            self.wfile.write(answer)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Echo)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        files = [tmp_path / "a", tmp_path / "b"]
+        files[0].write_bytes(b"good")
+        files[1].write_bytes(b"bad")
+        job = perf_jobs.http_job(f"http://127.0.0.1:{server.server_port}", "/p", {}, files[0], "")
+        job["bodies"] = [{"file": str(f), "headers": {}} for f in files]
+        job["expect"] = '"prediction"'
+        rec = perf_cell.Recorder(max_requests=6, deadline=float("inf"))
+        perf_load.http_phase(job)(2, rec)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+    assert sorted(seen) == [b"bad"] * 3 + [b"good"] * 3
+    assert len(rec.result.latencies_ms) == 3  # the answers without the expected text are errors
+    assert rec.result.errors == 3

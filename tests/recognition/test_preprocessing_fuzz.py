@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from benchmarks.perf_fuzz import gif_with_size, mutate, png_with_size
+from evalsets.mutants import gif_with_size, mutate, png_with_size
 from recognition.preprocessing import ImageError, preprocess
 
 pytestmark = pytest.mark.unit

@@ -20,8 +20,8 @@ import pytest
 import requests
 from PIL import Image
 
-from benchmarks.perf_fuzz import png_with_size
 from benchmarks.perf_stack import Gunicorn
+from evalsets.mutants import png_with_size
 from tests.helpers import LiveTorchServe, encode, png_bytes
 from tests.webui.conftest import drawn_zero
 

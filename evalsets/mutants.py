@@ -8,10 +8,13 @@ values, truncation, repeated or deleted spans, splices of two files, and header 
 
 from __future__ import annotations
 
+import io
 import random
 import struct
 import zlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+
+from PIL import Image
 
 INTERESTING = (0x00, 0x01, 0x7F, 0x80, 0xFF)
 HUGE_SIDES = (0, 1, 30000, 40000, 65535, 0x7FFFFFFF, 0xFFFFFFFF)
@@ -116,3 +119,19 @@ def mutants(seeds: Sequence[bytes], count: int, start: int = 0) -> Iterator[tupl
     for number in range(start, start + count):
         name, data = mutate(seeds[number % len(seeds)], number, seeds)
         yield number, name, data
+
+
+def seed_files(digit_inputs: Mapping[str, bytes]) -> list[bytes]:
+    """Seed files for mutation: the perf benchmark's three inputs plus a GIF and a small JPEG."""
+    small = Image.open(io.BytesIO(digit_inputs["mnist_png"])).convert("L")
+    extra = []
+    for fmt, options in (("GIF", {}), ("JPEG", {"quality": 85})):
+        buffer = io.BytesIO()
+        small.resize((64, 64)).save(buffer, format=fmt, **options)
+        extra.append(buffer.getvalue())
+    return [
+        digit_inputs["mnist_png"],
+        digit_inputs["canvas_png"],
+        *extra,
+        digit_inputs["phone_jpeg"],
+    ]

@@ -2,7 +2,7 @@
 with a phone, brush strokes on a web canvas, small or blurry scans.
 
 Pure functions of a 28×28 MNIST image and a seeded `numpy.random.Generator`; the set builder
-(`benchmarks.make_eval_sets`) decides what to render and how to store it.
+(`evalsets.make`) decides what to render and how to store it.
 
 Colours and images are float32 RGB in [0, 1] (reflectance before the camera, pixel values after).
 """

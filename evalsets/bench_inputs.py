@@ -1,4 +1,4 @@
-"""The benchmark's three inputs, made deterministically from one MNIST test digit.
+"""The performance benchmark's three inputs, made deterministically from one MNIST test digit.
 
     mnist_png    the 28×28 grey MNIST scan as a PNG (what an upload of a dataset image sends)
     canvas_png   a 280×280 RGBA canvas drawing: dark strokes on a transparent background
@@ -9,12 +9,14 @@ The same bytes go to every target (in-process, TorchServe, web UI), so their tim
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import cv2
 import numpy as np
 from PIL import Image
+
+from evalsets.encode import encode as encode_image
+from training.data import load_split, resolve_root
 
 INPUT_NAMES = ("mnist_png", "canvas_png", "phone_jpeg")
 CANVAS_SIDE = 280
@@ -25,9 +27,7 @@ DEFAULT_INDEX = 0  # MNIST test image 0 is a 7
 
 def encode(pixels: np.ndarray, fmt: str, **options: object) -> bytes:
     """Encode a uint8 array (grey, RGB or RGBA) with Pillow."""
-    buffer = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(pixels)).save(buffer, format=fmt, **options)
-    return buffer.getvalue()
+    return encode_image(Image.fromarray(np.ascontiguousarray(pixels)), fmt, **options)
 
 
 def mnist_png(digit: np.ndarray) -> bytes:
@@ -79,8 +79,6 @@ def make_inputs(digit: np.ndarray) -> dict[str, bytes]:
 
 def mnist_digit(data_root: str | Path | None, index: int = DEFAULT_INDEX) -> tuple[np.ndarray, int]:
     """One MNIST test image (28×28 uint8) and its label; the root defaults to $MNIST_ROOT."""
-    from training.data import load_split, resolve_root
-
     images, labels = load_split(resolve_root(data_root), train=False)
     return images[index].numpy(), int(labels[index])
 

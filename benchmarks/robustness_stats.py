@@ -1,0 +1,110 @@
+"""What a path answered for the evaluation sets: accuracy, refusals, timings, mistakes."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from benchmarks.perf_stats import percentile
+from evalsets.read import Sample
+
+
+@dataclass
+class Outcome:
+    """What one path answered for one file: a digit per model, or the HTTP status of a refusal."""
+
+    predictions: dict[str, int | None]
+    status: int = 200
+    error: str | None = None
+    preprocess_ms: float | None = None
+
+
+def accuracy(samples: Sequence[Sample], outcomes: Sequence[Outcome], model: str) -> float:
+    """Share of files whose answer for `model` is the label (refusals count as wrong)."""
+    right = sum(o.predictions.get(model) == s.label for s, o in zip(samples, outcomes, strict=True))
+    return right / max(len(samples), 1)
+
+
+def percentiles(values: Iterable[float]) -> dict[str, float]:
+    """p50, p95 and max of some timings (ms)."""
+    ordered = sorted(values)
+    if not ordered:
+        return {}
+    p50, p95 = (round(percentile(ordered, q) or 0.0, 2) for q in (50, 95))
+    return {"p50": p50, "p95": p95, "max": round(ordered[-1], 2)}
+
+
+def by_tag(
+    samples: Sequence[Sample], outcomes: Sequence[Outcome], models: Sequence[str]
+) -> dict[str, dict[str, dict[str, float]]]:
+    """Accuracy per model for every tag value: {key: {value: {n, model: accuracy}}}."""
+    groups: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for i, sample in enumerate(samples):
+        for key, value in sample.tags.items():
+            groups[key, value].append(i)
+    table: dict[str, dict[str, dict[str, float]]] = defaultdict(dict)
+    for (key, value), idx in sorted(groups.items()):
+        sub_s = [samples[i] for i in idx]
+        sub_o = [outcomes[i] for i in idx]
+        row: dict[str, float] = {"n": len(idx)}
+        row.update({m: round(accuracy(sub_s, sub_o, m), 4) for m in models})
+        table[key][value] = row
+    return dict(table)
+
+
+def summarize(
+    samples: Sequence[Sample], outcomes: Sequence[Outcome], models: Sequence[str]
+) -> dict[str, Any]:
+    """Accuracy per model, refusals by status, timings and tag breakdown of one set on one path."""
+    refused: dict[str, int] = defaultdict(int)
+    for o in outcomes:
+        if o.status != 200:
+            refused[str(o.status)] += 1
+    summary: dict[str, Any] = {
+        "n": len(samples),
+        "accuracy": {m: round(accuracy(samples, outcomes, m), 4) for m in models},
+        "refused": dict(refused),
+    }
+    times = [o.preprocess_ms for o in outcomes if o.preprocess_ms is not None]
+    if times:
+        summary["preprocess_ms"] = percentiles(times)
+    summary["by_tag"] = by_tag(samples, outcomes, models)
+    return summary
+
+
+def table(title: str, results: dict[str, dict[str, Any]], models: Sequence[str]) -> str:
+    """A plain-text table of accuracy (%) per set and model, with refusals and timing."""
+    head = f"{'set':<11}{'n':>6}" + "".join(f"{m:>12}" for m in models)
+    head += f"{'refused':>9}{'pre p50/p95 ms':>18}"
+    lines = [title, head, "-" * len(head)]
+    for name, summary in results.items():
+        accs = "".join(f"{100 * summary['accuracy'].get(m, 0):>11.2f}%" for m in models)
+        refused = sum(summary["refused"].values())
+        t = summary.get("preprocess_ms")
+        timing = f"{t['p50']:.2f} / {t['p95']:.2f}" if t else "-"
+        lines.append(f"{name:<11}{summary['n']:>6}{accs}{refused:>9}{timing:>18}")
+    return "\n".join(lines)
+
+
+def mistakes(samples: Sequence[Sample], outcomes: Sequence[Outcome], model: str) -> list[dict]:
+    """The files `model` got wrong, with its answer (or the refusal) and the tags."""
+    wrong = []
+    for s, o in zip(samples, outcomes, strict=True):
+        answer = o.predictions.get(model)
+        if answer != s.label:
+            entry = {"file": s.path.name, "label": s.label, "predicted": answer, **s.tags}
+            if o.status != 200:
+                entry["status"], entry["error"] = o.status, o.error
+            wrong.append(entry)
+    return wrong
+
+
+def jpeg_timing(samples: Sequence[Sample], outcomes: Sequence[Outcome]) -> dict[str, float]:
+    """Preprocessing time of the 1600×1200 phone JPEGs (the issue's speed target)."""
+    return percentiles(
+        o.preprocess_ms
+        for s, o in zip(samples, outcomes, strict=True)
+        if s.tags.get("frame") in {"1600x1200", "1200x1600"} and o.preprocess_ms is not None
+    )
