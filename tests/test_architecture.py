@@ -23,7 +23,7 @@ ALLOWED: dict[str, set[str]] = {
     "training": {"recognition"},
     "tsclient": {"recognition"},
     "webui": {"recognition", "tsclient"},
-    "stack": {"recognition", "tsclient", "scripts"},
+    "stack": {"recognition", "tsclient"},
     "scripts": {"recognition", "tsclient", "stack"},
     "evalsets": {"recognition", "training"},
     "benchmarks": {"recognition", "tsclient", "stack", "scripts", "evalsets", "training", "webui"},
