@@ -16,37 +16,21 @@ from __future__ import annotations
 import logging
 import os
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import cv2
-import numpy as np
 import torch
 from ts.torch_handler.base_handler import BaseHandler
 
 from handlers import codec
+from handlers.prepared import Prepared
 from recognition.predictor import Predictor
 from recognition.preprocessing import ImageError, preprocess
 
 logger = logging.getLogger(__name__)
 
 INTERNAL_ERROR = "internal error while reading the image"
-
-
-@dataclass
-class Prepared:
-    """One request of a batch: its model input, or the message and status that reject it.
-
-    A rejection keeps only its text and status, never the exception: a traceback would keep the
-    decoded pixels of a large image alive for the rest of the batch.
-    """
-
-    image: np.ndarray | None = None
-    error: str | None = None
-    status: int = 200
-    return_image: bool = False
-    probabilities: np.ndarray | None = None
 
 
 def select_device(gpu_id: int | None) -> torch.device:
