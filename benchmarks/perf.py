@@ -56,7 +56,7 @@ from benchmarks.perf_stack import (
     rss_mib,
     scale_workers,
 )
-from scripts.torchserve_ctl import free_ports
+from stack.ports import free_ports
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = REPO_ROOT / "artifacts" / "bench"

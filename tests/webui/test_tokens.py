@@ -5,7 +5,6 @@ import threading
 from pathlib import Path
 
 import pytest
-
 from webui.tokens import KeyStore, parse_key_file
 
 pytestmark = pytest.mark.unit
