@@ -49,7 +49,7 @@ class Launcher:
         for key, value in webui_environ(
             server.inference_url, server.management_url, server.key_file
         ).items():
-            env.setdefault(key, value)  # an explicit WEBUI_* setting wins, as with run.sh
+            env.setdefault(key, value)  # an explicit WEBUI_* setting wins
         self.ui = Gunicorn(bind, env, ui_log, app=app)
         self.ready_timeout = ready_timeout
         self.owns_server = False

@@ -22,6 +22,7 @@ import pytest
 import requests
 
 from stack.ports import free_ports
+from stack.torchserve import TorchServe
 from tests.deploy.manifests import K8S
 
 pytestmark = pytest.mark.integration
@@ -177,7 +178,6 @@ def test_ping_and_metrics_need_no_key_and_nothing_else_is_served(proxy: Proxy) -
 
 def test_large_images_reach_torchserve(proxy: Proxy) -> None:
     """A body at TorchServe's own limit (max_request_size) is not cut short by nginx."""
-    from stack.torchserve import TorchServe
 
     limit = int(TorchServe(environ={}).config["max_request_size"])  # as the launcher renders it
     body_limit = re.search(

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from stack.properties import read_properties
+from stack.properties import read_properties, resolve_config
 from tests.deploy.manifests import properties_port
 from tests.helpers import REPO_ROOT
 
@@ -320,7 +320,6 @@ def test_what_a_target_copies_is_enough_to_start(target: str, tmp_path: Path) ->
 
 def test_image_ts_variables_are_keys_the_controller_overrides() -> None:
     """Each TS_* the torchserve image sets reaches TorchServe through torchserve_ctl."""
-    from stack.properties import resolve_config
 
     props = read_properties((REPO_ROOT / "config" / "config.properties").read_text())
     text = " ".join(
