@@ -257,6 +257,7 @@ class Stack:
 def scale_workers(endpoints: Endpoints, workers: Mapping[str, int], timeout: float = 60) -> None:
     """Set each model's worker count through the management API (synchronously)."""
     keys = KeyStore(endpoints.key_file)
-    with TorchServeClient(endpoints.inference_url, endpoints.management_url, keys) as client:
+    urls = (endpoints.inference_url, endpoints.management_url)
+    with TorchServeClient(*urls, keys, connect_retries=0) as client:
         for model, count in workers.items():
             client.scale(model, count, count, timeout)

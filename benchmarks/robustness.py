@@ -235,7 +235,9 @@ class TorchServeClient:
 
     def __init__(self, url: str, key_file: Path | None, management_url: str | None) -> None:
         keys = KeyStore(key_file)
-        self.client = TsClient(url, management_url or url, keys, timeout=TIMEOUT, pool_size=16)
+        self.client = TsClient(
+            url, management_url or url, keys, timeout=TIMEOUT, pool_size=16, connect_retries=0
+        )
 
     def predict(self, model: str, data: bytes, content_type: str) -> tuple[int | None, int, str]:
         """(digit or None, HTTP status, error message) for one image."""

@@ -75,6 +75,7 @@ def client_for(work_dir: Path, timeout: float) -> TorchServeClient:
         connect_timeout=timeout,
         timeout=timeout,
         pool_size=2,
+        connect_retries=0,
     )
 
 

@@ -126,7 +126,12 @@ class TorchServe:
         if self._client is None:
             keys = KeyStore(self.key_file)
             self._client = TorchServeClient(
-                self.inference_url, self.management_url, keys, timeout=2.0, pool_size=4
+                self.inference_url,
+                self.management_url,
+                keys,
+                timeout=2.0,
+                pool_size=4,
+                connect_retries=0,  # wait_ready polls: a refused connection is an answer
             )
         return self._client
 

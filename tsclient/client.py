@@ -41,6 +41,7 @@ class TorchServeClient:
         connect_timeout: float = 0.5,
         timeout: float = 5.0,
         pool_size: int = 8,
+        connect_retries: int = 1,
     ) -> None:
         self.inference_url = inference_url.rstrip("/")
         self.management_url = management_url.rstrip("/")
@@ -49,8 +50,15 @@ class TorchServeClient:
         self.timeout = timeout
         self.session = requests.Session()
         # Retry only connections that were never established (safe for POST); a read failure
-        # is reported at once rather than doubling the wait.
-        retry = Retry(total=1, connect=1, read=0, status=0, other=0, backoff_factor=0)
+        # is reported at once rather than doubling the wait. Pollers (start-up, probes) pass 0.
+        retry = Retry(
+            total=connect_retries,
+            connect=connect_retries,
+            read=0,
+            status=0,
+            other=0,
+            backoff_factor=0,
+        )
         adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=retry)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
