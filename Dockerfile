@@ -18,8 +18,11 @@
 # and an nvidia/cuda runtime base would add a second copy of the CUDA libraries.
 #
 # Same files as `make run`: requirements.txt, scripts/build_archives.py (archives are built in
-# the image), config/config.properties (read by scripts/torchserve_ctl.py, with TS_* environment
-# overrides), config/gunicorn.conf.py. docs/deployment.md has the details.
+# the image), config/config.properties (read by stack/torchserve.py, with TS_* environment
+# overrides), config/gunicorn.conf.py. Both services ship tsclient/, the one TorchServe client,
+# and the leaf modules of recognition/ (the model list, the upload limit; no torch). The
+# torchserve target runs the launcher stack/; the web UI needs only stack/paths.py (where the
+# key file is). docs/deployment.md has the details.
 
 ARG PYTHON_IMAGE=python:3.11.13-slim-bookworm
 
@@ -84,8 +87,10 @@ RUN mkdir -p /usr/share/man/man1 \
     && apt-get install -y --no-install-recommends openjdk-17-jre-headless \
     && rm -rf /var/lib/apt/lists/*
 COPY --from=serving-venv /opt/venv /opt/venv
-COPY scripts/__init__.py scripts/torchserve_ctl.py scripts/torchserve_foreground.py \
-    scripts/healthcheck.py scripts/
+COPY scripts/__init__.py scripts/torchserve_foreground.py scripts/healthcheck.py scripts/
+COPY stack/ stack/
+COPY tsclient/ tsclient/
+COPY recognition/__init__.py recognition/catalog.py recognition/limits.py recognition/
 COPY config/config.properties config/log4j2.xml config/
 COPY --from=archives /src/model_store/ model_store/
 # run/ holds TorchServe's work dir (logs, key_file.json, its TMPDIR): the one writable place.
@@ -107,6 +112,9 @@ CMD ["python", "-m", "scripts.torchserve_foreground"]
 FROM runtime AS webui
 COPY --from=webui-venv /opt/venv /opt/venv
 COPY webui/ webui/
+COPY tsclient/ tsclient/
+COPY stack/__init__.py stack/paths.py stack/
+COPY recognition/__init__.py recognition/catalog.py recognition/limits.py recognition/
 COPY config/gunicorn.conf.py config/
 ENV GUNICORN_BIND=0.0.0.0:5000 \
     GUNICORN_ACCESS_LOG=- \

@@ -12,7 +12,7 @@ setup:  ## create .venv with the pinned requirements (idempotent)
 	@scripts/setup.sh
 
 run: setup  ## start TorchServe (both models) and the web UI on the committed weights
-	@scripts/run.sh
+	@$(PY) -m scripts.run
 
 stop:  ## stop what `make run` started
 	@$(PY) -m scripts.torchserve_ctl stop

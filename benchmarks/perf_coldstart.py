@@ -13,8 +13,9 @@ from typing import Any
 from benchmarks import perf_stats
 from benchmarks.perf_machine import finish, new_report
 from benchmarks.perf_settings import REPO_ROOT, Settings
-from benchmarks.perf_stack import Stack, clean_environ
-from scripts.torchserve_ctl import free_ports
+from benchmarks.perf_stack import Stack
+from stack.gunicorn import clean_environ
+from stack.ports import free_ports
 
 log = logging.getLogger("perf")
 

@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.perf_settings import REPO_ROOT, Settings
-from benchmarks.perf_stack import Endpoints, clean_environ
+from benchmarks.perf_stack import Endpoints
 from evalsets import bench_inputs
 from recognition.catalog import ARCHS, spec
+from stack.gunicorn import clean_environ
 
 CONTENT_TYPES = {"mnist_png": "image/png", "canvas_png": "image/png", "phone_jpeg": "image/jpeg"}
 UI_EXPECT = '"ensemble_prediction"'  # in every good answer of /api/predict

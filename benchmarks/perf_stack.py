@@ -1,18 +1,15 @@
 """The servers a benchmark measures: TorchServe and the gunicorn web UI, started or attached to.
 
-`Stack` starts both on free loopback ports from a private work dir (archives built there from
-the given weights, model configs optionally overridden for tuning), or attaches to services
-that already run (`Endpoints.attach`). Processes are found by pid for CPU and RSS accounting.
+`Stack` starts both (`stack.torchserve`, `stack.gunicorn`) on free loopback ports from a
+private work dir (archives built there from the given weights, model configs optionally
+overridden for tuning), or attaches to services that already run (`Endpoints.attach`).
+Processes are found by pid for CPU and RSS accounting.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import os
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -20,16 +17,18 @@ from pathlib import Path
 from typing import Any
 
 import psutil
-import requests
 
 from scripts.build_archives import build_archives
-from scripts.torchserve_ctl import TorchServe, free_ports, loopback_overrides, parse_keys
+from stack.gunicorn import Gunicorn, clean_environ, webui_environ
+from stack.paths import REPO_ROOT
+from stack.ports import free_ports, loopback_overrides
+from stack.torchserve import TorchServe
+from tsclient.client import TorchServeClient
+from tsclient.keys import KeyStore, bearer, read_key_file
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-GUNICORN_CONFIG = REPO_ROOT / "config" / "gunicorn.conf.py"
 MODEL_CONFIG_DIR = REPO_ROOT / "config" / "models"
-MODELS = ("mnist_mlp", "mnist_cnn")
 MIB = 1024 * 1024
+__all__ = ["clean_environ"]  # re-exported for perf.py
 
 log = logging.getLogger("perf.stack")
 
@@ -55,14 +54,6 @@ def write_model_configs(target: Path, settings: Mapping[str, Any]) -> Path:
         text = source.read_text(encoding="utf-8")
         (target / source.name).write_text(yaml_overrides(text, settings), encoding="utf-8")
     return target
-
-
-def clean_environ(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """This process's environment without TS_*/WEBUI_*/GUNICORN_* settings, plus `extra`."""
-    prefixes = ("TS_", "WEBUI_", "GUNICORN_")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
-    env.update(extra or {})
-    return env
 
 
 def process_tree(pid: int) -> list[psutil.Process]:
@@ -117,17 +108,11 @@ class Endpoints:
 
     def keys(self) -> dict[str, str]:
         """Current TorchServe keys from the key file (empty when there is none)."""
-        if self.key_file is None:
-            return {}
-        try:
-            return parse_keys(self.key_file.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return {}
+        return read_key_file(self.key_file)
 
     def auth(self, kind: str = "inference") -> dict[str, str]:
         """Authorization header for one kind of key (none when token auth is off)."""
-        key = self.keys().get(kind)
-        return {"Authorization": f"Bearer {key}"} if key else {}
+        return bearer(self.keys().get(kind))
 
     @classmethod
     def attach(
@@ -166,82 +151,6 @@ def pids_listening(ports: Mapping[str, int]) -> dict[str, int]:
                 found[name] = proc.pid
                 break
     return found
-
-
-class Gunicorn:
-    """The web UI under gunicorn with config/gunicorn.conf.py, on a free loopback port."""
-
-    def __init__(
-        self,
-        inference_url: str,
-        management_url: str,
-        key_file: Path | None,
-        log_path: Path,
-        *,
-        env: Mapping[str, str] | None = None,
-        app: str = "webui:create_app()",
-    ) -> None:
-        (port,) = free_ports(1)
-        self.app = app
-        self.url = f"http://127.0.0.1:{port}"
-        self.log_path = Path(log_path)
-        self.env = clean_environ(
-            {
-                "GUNICORN_BIND": f"127.0.0.1:{port}",
-                "WEBUI_INFERENCE_URL": inference_url,
-                "WEBUI_MANAGEMENT_URL": management_url,
-                "WEBUI_KEY_FILE": str(key_file or ""),
-                **(env or {}),
-            }
-        )
-        self.env.setdefault("OMP_NUM_THREADS", "1")
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def pid(self) -> int | None:
-        """The gunicorn master's pid while it runs."""
-        return self.process.pid if self.process is not None else None
-
-    def start(self, timeout: float = 60.0) -> str:
-        """Start gunicorn and wait until /api/health is ok; returns the URL."""
-        command = [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "-c",
-            str(GUNICORN_CONFIG),
-            self.app,
-        ]
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with self.log_path.open("ab") as log_file:
-            self.process = subprocess.Popen(
-                command, cwd=REPO_ROOT, env=self.env, stdout=log_file, stderr=subprocess.STDOUT
-            )
-        try:
-            wait_healthy(self.url, self.process, timeout)
-        except RuntimeError as exc:
-            self.stop()
-            tail = self.log_path.read_text(errors="replace")[-2000:]
-            raise RuntimeError(f"{exc}\n--- {self.log_path} ---\n{tail}") from exc
-        return self.url
-
-    def stop(self) -> None:
-        """SIGTERM (graceful), then SIGKILL after 20 s."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=5)
-
-    def __enter__(self) -> Gunicorn:
-        self.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
 
 class Stack:
@@ -301,12 +210,12 @@ class Stack:
 
     def start_ui(self, server: TorchServe, timeout: float = 60.0) -> str:
         """Start gunicorn with the repository's config against `server`; returns its URL."""
+        (port,) = free_ports(1)
+        urls = webui_environ(server.inference_url, server.management_url, server.key_file)
         self.gunicorn = Gunicorn(
-            server.inference_url,
-            server.management_url,
-            server.key_file,
+            f"127.0.0.1:{port}",
+            clean_environ({**urls, **self.ui_env}),
             self.work_dir / "gunicorn.log",
-            env=self.ui_env,
             app=self.ui_app,
         )
         start = time.perf_counter()
@@ -345,27 +254,10 @@ class Stack:
         self.stop()
 
 
-def wait_healthy(url: str, process: subprocess.Popen[bytes] | None, timeout: float) -> None:
-    """Block until GET <url>/api/health answers 200 "ok"; RuntimeError on exit or timeout."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process is not None and process.poll() is not None:
-            raise RuntimeError(f"gunicorn exited with {process.returncode}")
-        with contextlib.suppress(requests.RequestException, ValueError):
-            response = requests.get(f"{url}/api/health", timeout=2)
-            if response.status_code == 200 and response.json().get("status") == "ok":
-                return
-        time.sleep(0.1)
-    raise RuntimeError(f"{url}/api/health not ok after {timeout:.0f} s")
-
-
 def scale_workers(endpoints: Endpoints, workers: Mapping[str, int], timeout: float = 60) -> None:
     """Set each model's worker count through the management API (synchronously)."""
-    for model, count in workers.items():
-        response = requests.put(
-            f"{endpoints.management_url}/models/{model}",
-            params={"min_worker": count, "max_worker": count, "synchronous": "true"},
-            headers=endpoints.auth("management"),
-            timeout=timeout,
-        )
-        response.raise_for_status()
+    keys = KeyStore(endpoints.key_file)
+    urls = (endpoints.inference_url, endpoints.management_url)
+    with TorchServeClient(*urls, keys, connect_retries=0) as client:
+        for model, count in workers.items():
+            client.scale(model, count, count, timeout)

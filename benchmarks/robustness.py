@@ -17,7 +17,7 @@ limited to one thread), timing the preprocessing of each file. (b) TorchServe, a
 (--start-torchserve) a private one on free loopback ports with archives built from the working
 tree into a temporary model store: the raw file bytes are POSTed to /predictions/mnist_{mlp,cnn}
 with the inference key (re-read, then renewed with the API key, when TorchServe rejects it). (c)
-The web UI, a running one or (--start-webui) the app served in-process on the TorchServe of (b):
+The web UI, a running one or (--start-webui) the app under gunicorn on the TorchServe of (b):
 the file is uploaded to /api/predict (multipart field `file`), which answers for both models and
 their ensemble. A file that is rejected (4xx) counts as wrong. Prints one table per path and
 writes everything, with per-tag accuracy and the CNN's mistakes, as JSON.
@@ -33,7 +33,6 @@ import mimetypes
 import platform
 import subprocess
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -52,6 +51,12 @@ from recognition.catalog import MODEL_NAMES, MODELS
 from recognition.models import load_checkpoint
 from recognition.predictor import Predictor
 from recognition.preprocessing import ImageError, preprocess
+from scripts.build_archives import build_archives
+from stack.gunicorn import Gunicorn, clean_environ, webui_environ
+from stack.ports import free_ports, loopback_overrides
+from stack.torchserve import TorchServe
+from tsclient.client import TorchServeClient as TsClient
+from tsclient.keys import KeyStore
 
 log = logging.getLogger("robustness")
 
@@ -117,66 +122,18 @@ def run_in_process(samples: Sequence[Sample], predictors: dict[str, Predictor]) 
 # ---------------------------------------------------------------------------------------------
 
 
-def parse_keys(text: str) -> dict[str, str]:
-    """Keys by kind (inference, management, api) from the text of TorchServe's key_file.json."""
-    data = json.loads(text)
-    return {k.lower(): v["key"] for k, v in data.items() if isinstance(v, dict) and "key" in v}
-
-
-def read_keys(key_file: Path) -> dict[str, str]:
-    """Keys by kind from a key_file.json."""
-    return parse_keys(key_file.read_text(encoding="utf-8"))
-
-
-def _key_rejected(response: requests.Response) -> bool:
-    if response.status_code not in {400, 401}:
-        return False
-    try:
-        return response.json().get("type") == "InvalidKeyException"
-    except (ValueError, AttributeError):
-        return False
-
-
 class TorchServeClient:
-    """POSTs raw image bytes to TorchServe's inference API, surviving key expiry."""
+    """POSTs raw image bytes to TorchServe's inference API, surviving key expiry (`tsclient`)."""
 
     def __init__(self, url: str, key_file: Path | None, management_url: str | None) -> None:
-        self.url = url.rstrip("/")
-        self.key_file = key_file
-        self.management_url = management_url.rstrip("/") if management_url else None
-        self.session = requests.Session()
-        self.session.mount("http://", requests.adapters.HTTPAdapter(pool_maxsize=16))
-        self.keys = read_keys(key_file) if key_file else {}
-
-    def _renew(self) -> None:
-        """Re-read the key file; when it still holds the rejected key, ask for a new one."""
-        if self.key_file is None:
-            return
-        old = self.keys.get("inference")
-        self.keys = read_keys(self.key_file)
-        if self.keys.get("inference") == old and self.management_url and "api" in self.keys:
-            requests.post(
-                f"{self.management_url}/token",
-                params={"type": "inference"},
-                headers={"Authorization": f"Bearer {self.keys['api']}"},
-                timeout=TIMEOUT,
-            ).raise_for_status()
-            self.keys = read_keys(self.key_file)
-
-    def _post(self, model: str, data: bytes, content_type: str) -> requests.Response:
-        headers = {"Content-Type": content_type}
-        if "inference" in self.keys:
-            headers["Authorization"] = f"Bearer {self.keys['inference']}"
-        return self.session.post(
-            f"{self.url}/predictions/{model}", data=data, headers=headers, timeout=TIMEOUT
+        keys = KeyStore(key_file)
+        self.client = TsClient(
+            url, management_url or url, keys, timeout=TIMEOUT, pool_size=16, connect_retries=0
         )
 
     def predict(self, model: str, data: bytes, content_type: str) -> tuple[int | None, int, str]:
         """(digit or None, HTTP status, error message) for one image."""
-        response = self._post(model, data, content_type)
-        if _key_rejected(response):
-            self._renew()
-            response = self._post(model, data, content_type)
+        response = self.client.predict(model, data, {"Content-Type": content_type})
         if response.status_code != 200:
             return None, response.status_code, response.text[:200]
         return int(response.json()["prediction"]), 200, ""
@@ -241,9 +198,6 @@ def run_http(
 def private_torchserve() -> Iterator[tuple[str, Path, str]]:
     """A TorchServe of our own (archives built from the working tree into a temporary model
     store, free loopback ports, one worker per model): (inference URL, key file, management)."""
-    from scripts.build_archives import build_archives
-    from scripts.torchserve_ctl import TorchServe, loopback_overrides
-
     with tempfile.TemporaryDirectory(prefix="robustness-ts-") as work:
         store = Path(work) / "model_store"
         build_archives(model_store=store)
@@ -254,27 +208,15 @@ def private_torchserve() -> Iterator[tuple[str, Path, str]]:
 
 @contextmanager
 def private_webui(inference: str, management: str | None, key_file: Path | None) -> Iterator[str]:
-    """The web UI app (`webui.create_app`) on a threaded Werkzeug server, on a free loopback
+    """The web UI under gunicorn (`stack.gunicorn`, the repository's config) on a free loopback
     port, talking to the given TorchServe: its base URL."""
-    from werkzeug.serving import make_server
-
-    from scripts.torchserve_ctl import free_ports
-    from webui import create_app
-
-    settings: dict[str, Any] = {"INFERENCE_URL": inference}
-    if management:
-        settings["MANAGEMENT_URL"] = management
-    if key_file:
-        settings["KEY_FILE"] = str(key_file)
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
-    server = make_server("127.0.0.1", free_ports(1)[0], create_app(settings), threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
+    (port,) = free_ports(1)
+    env = clean_environ(webui_environ(inference, management or inference, key_file))
+    with (
+        tempfile.TemporaryDirectory(prefix="robustness-ui-") as work,
+        Gunicorn(f"127.0.0.1:{port}", env, Path(work) / "gunicorn.log") as ui,
+    ):
+        yield ui.url
 
 
 # ---------------------------------------------------------------------------------------------

@@ -29,7 +29,8 @@ from pathlib import Path
 from recognition import catalog
 from recognition.catalog import ARCHS
 from scripts.build_archives import build_archives
-from scripts.torchserve_ctl import CONFIG_FILE, read_properties, resolve_config, write_properties
+from stack.paths import CONFIG_FILE
+from stack.properties import read_properties, resolve_config, write_properties
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # Where KServe's storage initializer puts the storageUri's content in the predictor pod.

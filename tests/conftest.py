@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from scripts.build_archives import build_archives
-from scripts.torchserve_ctl import TorchServe, TorchServeError, find_java
+from stack.torchserve import TorchServe, TorchServeError, find_java
 from tests.helpers import REPO_ROOT, LiveTorchServe, loopback_overrides
 
 START_TIMEOUT = 120.0  # seconds; a cold start takes ~8 s on 2 idle cores

@@ -13,16 +13,26 @@ import pytest
 import requests
 from PIL import Image
 
-from scripts.torchserve_ctl import TorchServe
-from scripts.torchserve_ctl import loopback_overrides as ctl_loopback_overrides
+from recognition.catalog import MODEL_NAMES
+from stack.gunicorn import Gunicorn, clean_environ, webui_environ
+from stack.paths import REPO_ROOT
+from stack.ports import free_ports
+from stack.ports import loopback_overrides as free_loopback_overrides
+from stack.torchserve import TorchServe
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-MODEL_NAMES = ("mnist_mlp", "mnist_cnn")
+__all__ = ["MODEL_NAMES", "REPO_ROOT"]
 
 
 def loopback_overrides() -> dict[str, str]:
     """TorchServe settings for a test: free 127.0.0.1 ports, one worker per model."""
-    return {**ctl_loopback_overrides(), "default_workers_per_model": "1"}
+    return {**free_loopback_overrides(), "default_workers_per_model": "1"}
+
+
+def gunicorn_for(server: TorchServe, log_path: Path) -> Gunicorn:
+    """The web UI under gunicorn on a free loopback port in front of a running TorchServe."""
+    (port,) = free_ports(1)
+    urls = webui_environ(server.inference_url, server.management_url, server.key_file)
+    return Gunicorn(f"127.0.0.1:{port}", clean_environ(urls), log_path)
 
 
 def mnist_root() -> Path:

@@ -20,23 +20,18 @@ A bad value fails at start-up with a message naming the variable.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-MIB = 1024 * 1024
-
-# Allowance on top of the image limit for the request envelope: base64 in a JSON data URL
-# inflates an image by 4/3, and multipart adds a few hundred bytes of headers.
-ENVELOPE_FACTOR = 4 / 3
-ENVELOPE_BYTES = 64 * 1024
+from recognition.catalog import spec
+from recognition.limits import MAX_IMAGE_BYTES, MIB, max_request_bytes
+from stack.paths import DEFAULT_KEY_FILE
 
 DEFAULTS: dict[str, Any] = {
     "INFERENCE_URL": "http://127.0.0.1:8080",
     "MANAGEMENT_URL": "http://127.0.0.1:8081",
-    "MLP_MODEL": "mnist_mlp",
-    "CNN_MODEL": "mnist_cnn",
-    "KEY_FILE": str(REPO_ROOT / "run" / "torchserve" / "key_file.json"),
+    "MLP_MODEL": spec("mlp").name,
+    "CNN_MODEL": spec("cnn").name,
+    "KEY_FILE": str(DEFAULT_KEY_FILE),
     "INFERENCE_KEY": None,
     "MANAGEMENT_KEY": None,
     "API_KEY": None,
@@ -44,7 +39,7 @@ DEFAULTS: dict[str, Any] = {
     "READ_TIMEOUT": 5.0,
     "HEALTH_TIMEOUT": 2.0,
     "POOL_SIZE": 32,
-    "MAX_UPLOAD_MB": 10.0,
+    "MAX_UPLOAD_MB": MAX_IMAGE_BYTES / MIB,
 }
 
 
@@ -114,5 +109,5 @@ def derive(settings: Mapping[str, Any]) -> dict[str, Any]:
     out = dict(settings)
     out["MODELS"] = {"mlp": out["MLP_MODEL"], "cnn": out["CNN_MODEL"]}
     out["MAX_IMAGE_BYTES"] = int(out["MAX_UPLOAD_MB"] * MIB)
-    out["MAX_CONTENT_LENGTH"] = int(out["MAX_IMAGE_BYTES"] * ENVELOPE_FACTOR) + ENVELOPE_BYTES
+    out["MAX_CONTENT_LENGTH"] = max_request_bytes(out["MAX_IMAGE_BYTES"])
     return out

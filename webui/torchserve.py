@@ -1,33 +1,31 @@
-"""A small TorchServe client: both models called concurrently over pooled keep-alive connections.
+"""The web UI's view of TorchServe: both models called concurrently, answers made `ModelReply`s.
 
-`init_app(app)` builds one `TorchServeClient` per process from the app's configuration;
-views reach it with `get_client()`. Every call returns a `ModelReply` and never raises for
-network trouble, so a view only merges what came back.
+`init_app(app)` builds one `ModelsClient` per process from the app's configuration, over the
+project's TorchServe client (`tsclient`: pooled keep-alive connections, keys, renewal); views
+reach it with `get_client()`. Every call returns a `ModelReply` or a health summary and never
+raises for network trouble, so a view only merges what came back.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
 import requests
 from flask import Flask, current_app
-from requests.adapters import HTTPAdapter
-from urllib3.util.retry import Retry
 
+from tsclient.client import TorchServeClient
+from tsclient.keys import KeyStore
+from tsclient.protocol import is_key_rejection, worker_statuses
 from webui.merge import CLIENT_ERRORS, ModelReply, valid_answer
-from webui.tokens import KeyStore
 
 log = logging.getLogger(__name__)
 
 EXTENSION = "torchserve"
 MAX_MESSAGE = 300  # longest handler message passed on to a user
-
-# TorchServe 0.12 answers a missing, wrong or expired key with 400 InvalidKeyException.
-TOKEN_REJECTION = "InvalidKeyException"
 
 UNAVAILABLE = {
     404: "the model is not registered in TorchServe",
@@ -50,19 +48,6 @@ def _message(response: requests.Response) -> str | None:
     return str(text)[:MAX_MESSAGE] if text else None
 
 
-def is_token_rejection(response: requests.Response) -> bool:
-    """True when TorchServe refused the request for its key rather than for its content."""
-    if response.status_code not in {400, 401, 403}:
-        return False
-    try:
-        body = response.json()
-    except ValueError:
-        return False
-    return isinstance(body, dict) and (
-        body.get("type") == TOKEN_REJECTION or "Token Authentication failed" in str(body)
-    )
-
-
 def reply_from_response(response: requests.Response, latency_ms: float) -> ModelReply:
     """Classify one inference answer: a valid prediction, a rejected image, or a model down."""
     status = response.status_code
@@ -80,120 +65,85 @@ def reply_from_response(response: requests.Response, latency_ms: float) -> Model
     return ModelReply(status, latency_ms, error=error)
 
 
-class TorchServeClient:
-    """Calls the inference and management APIs of one TorchServe with current keys."""
+def summarize_workers(name: str, response: requests.Response) -> dict[str, Any]:
+    """A model's health from a describe answer: up when at least one worker is READY."""
+    try:
+        statuses = worker_statuses(response.json())
+    except ValueError:
+        return {"model": name, "status": "down", "error": "invalid describe answer"}
+    ready = statuses.count("READY")
+    summary: dict[str, Any] = {
+        "model": name,
+        "status": "ok" if ready else "down",
+        "workers": {"ready": ready, "total": len(statuses)},
+    }
+    if not ready:
+        summary["error"] = "no worker is READY" if statuses else "no worker is running"
+    return summary
+
+
+class ModelsClient:
+    """Both models of one TorchServe, as the web UI's views need them."""
 
     def __init__(self, config: dict[str, Any], keys: KeyStore) -> None:
-        self.inference_url = config["INFERENCE_URL"]
-        self.management_url = config["MANAGEMENT_URL"]
         self.models: dict[str, str] = dict(config["MODELS"])
         self.connect_timeout = config["CONNECT_TIMEOUT"]
         self.read_timeout = config["READ_TIMEOUT"]
         self.health_timeout = config["HEALTH_TIMEOUT"]
-        self.keys = keys
-        pool = config["POOL_SIZE"]
-        self.session = requests.Session()
-        # Retry only connections that were never established (safe for POST); a read failure
-        # is reported at once rather than doubling the wait.
-        retry = Retry(total=1, connect=1, read=0, status=0, other=0, backoff_factor=0)
-        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool, max_retries=retry)
-        self.session.mount("http://", adapter)
-        self.session.mount("https://", adapter)
-        self.session.trust_env = False  # never route loopback traffic through a proxy
-        self.executor = ThreadPoolExecutor(max_workers=pool, thread_name_prefix="torchserve")
+        self.torchserve = TorchServeClient(
+            config["INFERENCE_URL"],
+            config["MANAGEMENT_URL"],
+            keys,
+            connect_timeout=self.connect_timeout,
+            timeout=self.health_timeout,
+            pool_size=config["POOL_SIZE"],
+        )
 
     def close(self) -> None:
         """Release the thread pool and the pooled connections."""
-        self.executor.shutdown(wait=False, cancel_futures=True)
-        self.session.close()
-
-    def _send(self, method: str, url: str, kind: str, timeout: float, **kwargs: Any):
-        """One request with the current `kind` key, retried once with a renewed key if refused."""
-        key = self.keys.get(kind)
-        response = self._request(method, url, key, timeout, **kwargs)
-        if not is_token_rejection(response):
-            return response
-        renewed = self.keys.renew(kind, key, self._issue_key)
-        if renewed is None:
-            return response
-        return self._request(method, url, renewed, timeout, **kwargs)
-
-    def _request(
-        self, method: str, url: str, key: str | None, timeout: float, **kwargs: Any
-    ) -> requests.Response:
-        headers = dict(kwargs.pop("headers", {}))
-        if key:
-            headers["Authorization"] = f"Bearer {key}"
-        return self.session.request(
-            method, url, headers=headers, timeout=(self.connect_timeout, timeout), **kwargs
-        )
-
-    def _issue_key(self, kind: str) -> bool:
-        """Ask TorchServe's token API to issue a new `kind` key (it rewrites its key file)."""
-        api_key = self.keys.get("API")
-        if not api_key:
-            return False
-        try:
-            response = self.session.get(
-                f"{self.management_url}/token",
-                params={"type": kind},
-                headers={"Authorization": f"Bearer {api_key}"},
-                timeout=(self.connect_timeout, self.health_timeout),
-            )
-        except requests.RequestException as exc:
-            log.warning("cannot ask TorchServe for a new %s key: %s", kind, type(exc).__name__)
-            return False
-        if response.status_code != 200:
-            log.warning("TorchServe refused to issue a %s key (%s)", kind, response.status_code)
-        return response.status_code == 200
+        self.torchserve.close()
 
     def predict(self, role: str, data: bytes) -> ModelReply:
         """Send image bytes to one model; never raises for network trouble."""
-        url = f"{self.inference_url}/predictions/{self.models[role]}"
         headers = {"Content-Type": "application/octet-stream", "X-Return-Image": "1"}
+        return self._call(self.torchserve.predict, role, data, headers, "answer")
+
+    def explain(self, role: str, data: bytes) -> ModelReply:
+        """Ask one model for an attribution map of image bytes; never raises for network trouble."""
+        headers = {"Content-Type": "application/octet-stream"}
+        return self._call(self.torchserve.explain, role, data, headers, "explain")
+
+    def _call(
+        self,
+        send: Callable[..., requests.Response],
+        role: str,
+        data: bytes,
+        headers: dict[str, str],
+        verb: str,
+    ) -> ModelReply:
+        """One inference-API call of one model, classified as a `ModelReply`."""
+        name = self.models[role]
         start = time.perf_counter()
         try:
-            response = self._send(
-                "POST", url, "inference", self.read_timeout, data=data, headers=headers
-            )
+            response = send(name, data, headers, self.read_timeout)
         except requests.Timeout:
-            error = f"the model did not answer within {self.read_timeout:g} s"
+            error = f"the model did not {verb} within {self.read_timeout:g} s"
             return ModelReply(0, _ms(start), error=error)
         except requests.RequestException as exc:
-            log.warning("%s unreachable: %s", self.models[role], type(exc).__name__)
+            log.warning("%s unreachable: %s", name, type(exc).__name__)
             return ModelReply(0, _ms(start), error="TorchServe is unreachable")
         latency = _ms(start)
-        if is_token_rejection(response):
+        if is_key_rejection(response):
             log.error("TorchServe rejected the inference key and no new one could be had")
             return ModelReply(503, latency, error="TorchServe rejected the inference key")
         reply = reply_from_response(response, latency)
         if not reply.ok and not reply.rejected_input:
-            log.warning("%s answered %s", self.models[role], response.status_code)
+            log.warning("%s answered %s", name, response.status_code)
         return reply
-
-    def explain(self, role: str, data: bytes) -> ModelReply:
-        """Ask one model for an attribution map of image bytes; never raises for network trouble."""
-        url = f"{self.inference_url}/explanations/{self.models[role]}"
-        headers = {"Content-Type": "application/octet-stream"}
-        start = time.perf_counter()
-        try:
-            response = self._send(
-                "POST", url, "inference", self.read_timeout, data=data, headers=headers
-            )
-        except requests.Timeout:
-            error = f"the model did not explain within {self.read_timeout:g} s"
-            return ModelReply(0, _ms(start), error=error)
-        except requests.RequestException as exc:
-            log.warning("%s unreachable: %s", self.models[role], type(exc).__name__)
-            return ModelReply(0, _ms(start), error="TorchServe is unreachable")
-        if is_token_rejection(response):
-            log.error("TorchServe rejected the inference key and no new one could be had")
-            return ModelReply(503, _ms(start), error="TorchServe rejected the inference key")
-        return reply_from_response(response, _ms(start))
 
     def predict_all(self, data: bytes) -> dict[str, ModelReply]:
         """Every model's reply to the same image, the calls made concurrently."""
-        futures = {role: self.executor.submit(self.predict, role, data) for role in self.models}
+        futures = {role: self.torchserve.submit(self.predict, role, data) for role in self.models}
         # The connect and read timeouts bound each call; this bounds the whole wait as well.
         deadline = time.monotonic() + 2 * self.connect_timeout + self.read_timeout + 1.0
         replies = {}
@@ -208,9 +158,8 @@ class TorchServeClient:
     def describe(self, role: str) -> dict[str, Any]:
         """A model's worker status from the management API's describe (read-only)."""
         name = self.models[role]
-        url = f"{self.management_url}/models/{name}"
         try:
-            response = self._send("GET", url, "management", self.health_timeout)
+            response = self.torchserve.describe_response(name, self.health_timeout)
         except requests.RequestException as exc:
             log.warning("management API unreachable: %s", type(exc).__name__)
             return {"model": name, "status": "down", "error": "TorchServe is unreachable"}
@@ -223,27 +172,8 @@ class TorchServeClient:
 
     def health(self) -> dict[str, dict[str, Any]]:
         """Every model's worker status, the describes made concurrently."""
-        futures = {role: self.executor.submit(self.describe, role) for role in self.models}
+        futures = {role: self.torchserve.submit(self.describe, role) for role in self.models}
         return {role: future.result() for role, future in futures.items()}
-
-
-def summarize_workers(name: str, response: requests.Response) -> dict[str, Any]:
-    """Count READY workers in a describe answer; a model is up when at least one is READY."""
-    try:
-        versions = response.json()
-        workers = [w for version in versions for w in version.get("workers", [])]
-        statuses = [str(w.get("status", "UNKNOWN")) for w in workers]
-    except (ValueError, TypeError, AttributeError):
-        return {"model": name, "status": "down", "error": "invalid describe answer"}
-    ready = statuses.count("READY")
-    summary: dict[str, Any] = {
-        "model": name,
-        "status": "ok" if ready else "down",
-        "workers": {"ready": ready, "total": len(statuses)},
-    }
-    if not ready:
-        summary["error"] = "no worker is READY" if statuses else "no worker is running"
-    return summary
 
 
 def _ms(start: float) -> float:
@@ -258,12 +188,12 @@ def init_app(app: Flask) -> None:
         {
             "inference": config["INFERENCE_KEY"],
             "management": config["MANAGEMENT_KEY"],
-            "API": config["API_KEY"],
+            "api": config["API_KEY"],
         },
     )
-    app.extensions[EXTENSION] = TorchServeClient(dict(config), keys)
+    app.extensions[EXTENSION] = ModelsClient(dict(config), keys)
 
 
-def get_client() -> TorchServeClient:
+def get_client() -> ModelsClient:
     """The current app's TorchServe client."""
     return current_app.extensions[EXTENSION]

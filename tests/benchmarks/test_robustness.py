@@ -109,8 +109,11 @@ def test_webui_client_reads_both_models_and_the_ensemble() -> None:
     assert answers == {"mnist_mlp": 3, "mnist_cnn": 5, "ensemble": 5}
 
 
-def test_key_file_parsing() -> None:
+def test_torchserve_client_reads_keys_through_tsclient(tmp_path: Path) -> None:
     text = json.dumps(
         {"management": {"key": "m1"}, "inference": {"key": "i1"}, "API": {"key": "a"}, "x": 1}
     )
-    assert robustness.parse_keys(text) == {"management": "m1", "inference": "i1", "api": "a"}
+    (tmp_path / "key_file.json").write_text(text)
+    client = robustness.TorchServeClient("http://127.0.0.1:1", tmp_path / "key_file.json", None)
+    assert client.client.keys.current() == {"management": "m1", "inference": "i1", "api": "a"}
+    client.client.close()

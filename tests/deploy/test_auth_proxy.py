@@ -21,7 +21,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from scripts.torchserve_ctl import free_ports
+from stack.ports import free_ports
+from stack.torchserve import TorchServe
 from tests.deploy.manifests import K8S
 
 pytestmark = pytest.mark.integration
@@ -177,11 +178,8 @@ def test_ping_and_metrics_need_no_key_and_nothing_else_is_served(proxy: Proxy) -
 
 def test_large_images_reach_torchserve(proxy: Proxy) -> None:
     """A body at TorchServe's own limit (max_request_size) is not cut short by nginx."""
-    from scripts.torchserve_ctl import read_properties
-    from tests.helpers import REPO_ROOT
 
-    props = read_properties((REPO_ROOT / "config" / "config.properties").read_text())
-    limit = int(props["max_request_size"])
+    limit = int(TorchServe(environ={}).config["max_request_size"])  # as the launcher renders it
     body_limit = re.search(
         r"client_max_body_size (\d+)m;", (K8S / "base" / "auth-proxy.conf.template").read_text()
     )

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from scripts.torchserve_ctl import read_properties
+from stack.properties import read_properties, resolve_config
 from tests.deploy.manifests import properties_port
 from tests.helpers import REPO_ROOT
 
@@ -193,13 +193,17 @@ def test_serving_requirements_section_marker_exists() -> None:
     assert "opencv-python-headless" in pinned  # recognition/preprocessing.py imports cv2
 
 
+PROJECT_PACKAGES = {"webui", "tsclient", "stack", "recognition", "__future__"}
+
+
 def test_webui_requirements_cover_its_imports() -> None:
-    """The web UI image installs flask, gunicorn and requests: all webui/ imports beyond stdlib."""
+    """The web UI image installs flask, gunicorn and requests: all webui/ and tsclient/ imports
+    beyond stdlib and the project's own packages (whose copied modules the image test imports)."""
     third_party = set()
-    for path in (REPO_ROOT / "webui").glob("*.py"):
+    for path in [*(REPO_ROOT / "webui").glob("*.py"), *(REPO_ROOT / "tsclient").glob("*.py")]:
         for match in re.finditer(r"^\s*(?:from|import) (\w+)", path.read_text(), re.MULTILINE):
             name = match.group(1)
-            if name not in sys.stdlib_module_names and name not in {"webui", "__future__"}:
+            if name not in sys.stdlib_module_names and name not in PROJECT_PACKAGES:
                 third_party.add(name)
     # urllib3 and werkzeug come with requests and flask.
     assert third_party <= {"flask", "requests", "urllib3", "werkzeug"}, third_party
@@ -283,8 +287,8 @@ def assemble(target: str, app: Path) -> Path:
 
 IMAGE_CHECKS = {
     "torchserve": (
-        "import os, scripts.torchserve_foreground, scripts.healthcheck;"
-        "import scripts.torchserve_ctl as c;"
+        "import os, scripts.torchserve_foreground, scripts.healthcheck, stack.launcher;"
+        "import stack.paths as c;"
         "assert str(c.REPO_ROOT) == os.getcwd(), c.REPO_ROOT;"
         "missing = [str(p) for p in (c.CONFIG_FILE, c.LOG_CONFIG) if not p.is_file()];"
         "assert not missing, missing"
@@ -316,7 +320,6 @@ def test_what_a_target_copies_is_enough_to_start(target: str, tmp_path: Path) ->
 
 def test_image_ts_variables_are_keys_the_controller_overrides() -> None:
     """Each TS_* the torchserve image sets reaches TorchServe through torchserve_ctl."""
-    from scripts.torchserve_ctl import resolve_config
 
     props = read_properties((REPO_ROOT / "config" / "config.properties").read_text())
     text = " ".join(

@@ -12,7 +12,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from scripts.torchserve_ctl import MODELS, read_properties
+from recognition.catalog import MODEL_NAMES as MODELS
+from stack.properties import read_properties, resolve_config
 from tests.deploy.crd_schemas import validate_custom_resource
 from tests.deploy.manifests import (
     K8S,
@@ -411,7 +412,6 @@ def test_the_proxy_refuses_to_start_with_a_bad_key(inference_key: str) -> None:
 
 def test_pod_environment_changes_the_torchserve_config_as_intended(rendered: Any) -> None:
     """The TS_* variables of the pod are keys scripts/torchserve_ctl.py really overrides."""
-    from scripts.torchserve_ctl import resolve_config
 
     overlay, resources = rendered
     torchserve = container(by_kind(resources, "Deployment")["torchserve"], "torchserve")

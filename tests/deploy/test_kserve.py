@@ -11,12 +11,15 @@ from typing import Any
 import pytest
 import requests
 
+from recognition.catalog import archives
 from scripts.kserve_storage import MOUNT, kserve_config, kserve_overrides, stage
-from scripts.torchserve_ctl import MODELS, TorchServe, TorchServeError, find_java, read_properties
+from stack.properties import read_properties, resolve_config
+from stack.torchserve import TorchServe, TorchServeError, find_java
 from tests.deploy.manifests import KSERVE, by_kind, load_documents, properties_port
 from tests.helpers import REPO_ROOT, loopback_overrides, png_bytes
 
 CONFIG = REPO_ROOT / "config" / "config.properties"
+MODELS = archives()
 RESOURCES = [
     doc
     for name in ("servingruntime.yaml", "inferenceservice.yaml", "inferenceservice-v2.yaml")
@@ -55,8 +58,9 @@ def test_storage_has_the_layout_kserve_expects(storage: Path) -> None:
 
 @pytest.mark.unit
 def test_kserve_config_changes_only_what_kserve_needs(storage: Path) -> None:
-    """Every other setting is config/config.properties' own: one configuration, not two."""
-    base = read_properties(CONFIG.read_text(encoding="utf-8"))
+    """Every other setting is config/config.properties' own (as the launcher renders it, with
+    the derived max_request_size): one configuration, not two."""
+    base = resolve_config(read_properties(CONFIG.read_text(encoding="utf-8")))
     staged = read_properties((storage / "config" / "config.properties").read_text(encoding="utf-8"))
     overrides = kserve_overrides()
     assert {k: v for k, v in staged.items() if k not in overrides} == {

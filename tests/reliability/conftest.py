@@ -18,9 +18,10 @@ import pytest
 import requests
 from PIL import Image, ImageDraw
 
-from benchmarks.perf_stack import Gunicorn
-from scripts.torchserve_ctl import TorchServe
-from tests.conftest import clean_environ
+from stack.gunicorn import Gunicorn, clean_environ
+from stack.launcher import Launcher
+from stack.ports import free_ports
+from stack.torchserve import TorchServe
 from tests.helpers import LiveTorchServe, loopback_overrides
 
 
@@ -124,9 +125,6 @@ def stack(
         overrides={**loopback_overrides(), "default_workers_per_model": "1"},
         environ=clean_environ(),
     )
-    with server:
-        ui = Gunicorn(
-            server.inference_url, server.management_url, server.key_file, work / "gunicorn.log"
-        )
-        with ui:
-            yield LiveStack(server, ui)
+    (port,) = free_ports(1)
+    with Launcher(server, f"127.0.0.1:{port}", ui_log=work / "gunicorn.log") as launched:
+        yield LiveStack(server, launched.ui)

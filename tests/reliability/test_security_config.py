@@ -13,7 +13,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from scripts.torchserve_ctl import CONFIG_FILE, read_properties
+from stack.paths import CONFIG_FILE
+from stack.properties import read_properties
 from webui import create_app
 from webui.config import DEFAULTS
 

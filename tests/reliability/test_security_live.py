@@ -16,8 +16,8 @@ import psutil
 import pytest
 import requests
 
-from benchmarks.perf_stack import Gunicorn, process_tree
-from tests.helpers import LiveTorchServe
+from stack.gunicorn import Gunicorn
+from tests.helpers import LiveTorchServe, gunicorn_for
 from tests.reliability.conftest import digit_png
 
 pytestmark = pytest.mark.integration
@@ -33,14 +33,15 @@ def ui(torchserve: LiveTorchServe, tmp_path_factory: pytest.TempPathFactory) -> 
     """The web UI under gunicorn (the repository's config) in front of the session TorchServe."""
     server = torchserve.server
     log = tmp_path_factory.mktemp("security") / "gunicorn.log"
-    with Gunicorn(server.inference_url, server.management_url, server.key_file, log) as gunicorn:
+    with gunicorn_for(server, log) as gunicorn:
         yield gunicorn
 
 
 def listening(pid: int) -> list[tuple[str, int]]:
     """(address, port) of every TCP socket listening in a process tree."""
     found = []
-    for proc in process_tree(pid):
+    root = psutil.Process(pid)
+    for proc in [root, *root.children(recursive=True)]:
         try:
             connections = proc.net_connections(kind="inet")
         except psutil.Error:

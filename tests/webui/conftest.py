@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -16,14 +15,8 @@ import pytest
 from flask import Flask
 from PIL import Image, ImageDraw
 
+from stack.ports import free_ports
 from webui import create_app
-
-
-def free_port() -> int:
-    """A loopback port nobody listens on (nothing is bound to it when this returns)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def drawn_zero(size: int = 280) -> bytes:
@@ -44,7 +37,8 @@ def make_app(**settings: Any) -> Flask:
 
 @pytest.fixture
 def closed_port() -> int:
-    return free_port()
+    (port,) = free_ports(1)  # nobody listens on it
+    return port
 
 
 @pytest.fixture

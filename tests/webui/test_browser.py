@@ -20,7 +20,7 @@ import pytest
 import requests
 from PIL import Image
 
-from scripts.torchserve_ctl import free_ports
+from stack.ports import free_ports
 from tests.helpers import REPO_ROOT, mnist_test_set, png_bytes
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.data]

@@ -20,9 +20,8 @@ import pytest
 import requests
 from PIL import Image
 
-from benchmarks.perf_stack import Gunicorn
 from evalsets.mutants import png_with_size
-from tests.helpers import LiveTorchServe, encode, png_bytes
+from tests.helpers import LiveTorchServe, encode, gunicorn_for, png_bytes
 from tests.webui.conftest import drawn_zero
 
 pytestmark = pytest.mark.integration
@@ -123,7 +122,7 @@ def ui(torchserve: LiveTorchServe, tmp_path_factory: pytest.TempPathFactory) -> 
     """The web UI under gunicorn in front of the session's TorchServe; yields its URL."""
     server = torchserve.server
     log = tmp_path_factory.mktemp("hostile") / "gunicorn.log"
-    with Gunicorn(server.inference_url, server.management_url, server.key_file, log) as gunicorn:
+    with gunicorn_for(server, log) as gunicorn:
         yield gunicorn.url
 
 

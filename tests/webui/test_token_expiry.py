@@ -11,7 +11,7 @@ from datetime import datetime
 
 import pytest
 
-from scripts.torchserve_ctl import TorchServe
+from stack.torchserve import TorchServe
 from tests.conftest import clean_environ
 from tests.helpers import loopback_overrides
 from tests.webui.conftest import drawn_zero, make_app

@@ -1,4 +1,4 @@
-"""TorchServe keys: read from key_file.json, renewed after a rejection, once for many threads."""
+"""tsclient/keys.py: key_file.json read, bearer headers, keys renewed once for many threads."""
 
 import json
 import threading
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from webui.tokens import KeyStore, parse_key_file
+from tsclient.keys import KEY_FILE_NAME, KeyStore, bearer, parse_key_file, read_key_file
 
 pytestmark = pytest.mark.unit
 
@@ -29,7 +29,36 @@ def key_file(tmp_path: Path) -> Path:
 
 def test_parse_key_file_takes_every_kind():
     text = json.dumps({"inference": {"key": "i"}, "management": {"key": "m"}, "API": {"key": "a"}})
-    assert parse_key_file(text) == {"inference": "i", "management": "m", "API": "a"}
+    assert parse_key_file(text) == {"inference": "i", "management": "m", "api": "a"}
+
+
+def test_parse_key_file_as_torchserve_writes_it():
+    text = json.dumps(
+        {
+            "management": {"key": "m", "expiration time": "2030-01-01T00:00:00Z"},
+            "inference": {"key": "i", "expiration time": "2030-01-01T00:00:00Z"},
+            "API": {"key": "a"},
+            "x": 1,
+        }
+    )
+    assert parse_key_file(text) == {"inference": "i", "management": "m", "api": "a"}
+
+
+def test_read_key_file_is_empty_without_a_readable_file(tmp_path):
+    assert read_key_file(None) == {}
+    assert read_key_file(tmp_path / KEY_FILE_NAME) == {}
+    (tmp_path / KEY_FILE_NAME).write_text("{half")
+    assert read_key_file(tmp_path / KEY_FILE_NAME) == {}
+
+
+def test_bearer_header():
+    assert bearer("k") == {"Authorization": "Bearer k"}
+    assert bearer(None) == {} and bearer("") == {}
+
+
+def test_unknown_fixed_kinds_are_refused():
+    with pytest.raises(ValueError, match="API"):
+        KeyStore(None, {"API": "a"})
 
 
 @pytest.mark.parametrize("text", ["", "{", "[]", '"key"'])
@@ -43,6 +72,7 @@ def test_keys_come_from_the_file_and_are_cached(key_file):
     assert store.get("inference") == "i0"
     write_keys(key_file, "i1")
     assert store.get("inference") == "i0"  # read again only after a rejection
+    assert store.current()["inference"] == "i1"  # or when asked for the file's keys now
 
 
 def test_no_file_means_no_key(tmp_path):
@@ -87,9 +117,9 @@ def test_renew_gives_none_when_no_key_can_be_issued(key_file):
 
 
 def test_fixed_keys_are_used_and_never_renewed(key_file):
-    store = KeyStore(str(key_file), {"inference": "fixed", "API": None})
+    store = KeyStore(str(key_file), {"inference": "fixed", "api": None})
     assert store.get("inference") == "fixed"
-    assert store.get("API") == "a0"
+    assert store.get("api") == "a0"
     assert store.renew("inference", "fixed", lambda kind: True) is None
 
 

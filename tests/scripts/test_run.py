@@ -1,4 +1,4 @@
-"""`make run` end to end: scripts/run.sh starts TorchServe and the UI; Ctrl-C stops them both.
+"""`make run` end to end: scripts/run.py starts TorchServe and the UI; Ctrl-C stops them both.
 
 It runs in a copy of the repository (its own run/ and model_store/, weights from the session
 fixture) on free loopback ports, so it never meets a `make run` of the developer.
@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from scripts.torchserve_ctl import TorchServe, free_ports
+from stack.ports import free_ports
+from stack.torchserve import TorchServe
 from tests.conftest import clean_environ
 from tests.helpers import REPO_ROOT
 from tests.webui.conftest import drawn_zero
@@ -26,13 +27,22 @@ pytestmark = pytest.mark.integration
 
 RESET_SIGINT_AND_RUN = (
     "import os, signal; signal.signal(signal.SIGINT, signal.SIG_DFL); "
-    "os.execv('scripts/run.sh', ['scripts/run.sh'])"
+    "os.execv('.venv/bin/python', ['.venv/bin/python', '-m', 'scripts.run'])"
 )
-COPIED = ("scripts", "config", "webui", "handlers", "training", "pyproject.toml")
+COPIED = (
+    "scripts",
+    "config",
+    "webui",
+    "handlers",
+    "recognition",
+    "stack",
+    "tsclient",
+    "pyproject.toml",
+)
 
 
 def repository_copy(target: Path, weights: Path) -> Path:
-    """The parts of the repository run.sh needs, the given weights, and a link to the venv."""
+    """The parts of the repository `make run` needs, the given weights, and a link to the venv."""
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
     for name in COPIED:
         source = REPO_ROOT / name
@@ -90,7 +100,7 @@ def test_run_script_serves_the_ui_and_stops_everything_on_ctrl_c(torchserve, tmp
             f"{url}/api/predict", files={"file": ("d.png", drawn_zero())}, timeout=10
         )
         assert response.status_code == 200, response.text
-        assert server.is_running()  # the UI talks to the TorchServe run.sh started
+        assert server.is_running()  # the UI talks to the TorchServe make run started
 
         os.killpg(process.pid, signal.SIGINT)
         process.wait(timeout=60)

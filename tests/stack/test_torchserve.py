@@ -1,0 +1,63 @@
+"""stack/torchserve.py: what is checked before a start, and stopping only its own server."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from recognition.catalog import archives
+from stack.paths import DEFAULT_KEY_FILE, DEFAULT_WORK_DIR
+from stack.torchserve import TorchServe, TorchServeError, find_java
+from tests.helpers import LiveTorchServe
+
+pytestmark = pytest.mark.unit
+
+
+def test_defaults_serve_the_catalog_from_run_torchserve(tmp_path: Path) -> None:
+    server = TorchServe(environ={})
+    assert server.models == archives()
+    assert server.work_dir == DEFAULT_WORK_DIR and server.key_file == DEFAULT_KEY_FILE
+
+
+def test_missing_java_names_what_to_install(tmp_path: Path) -> None:
+    with pytest.raises(TorchServeError, match="openjdk-17-jre-headless"):
+        find_java({"PATH": str(tmp_path)})
+    server = TorchServe(tmp_path / "work", tmp_path, environ={"PATH": str(tmp_path)})
+    with pytest.raises(TorchServeError, match="Java 17"):
+        server.start()
+    assert not (tmp_path / "work").exists()
+
+
+def test_java_home_is_preferred(tmp_path: Path) -> None:
+    java = tmp_path / "jdk" / "bin" / "java"
+    java.parent.mkdir(parents=True)
+    java.write_text("#!/bin/sh\n")
+    assert find_java({"JAVA_HOME": str(tmp_path / "jdk"), "PATH": ""}) == str(java)
+
+
+def test_start_needs_the_archives(tmp_path: Path) -> None:
+    java = tmp_path / "jdk" / "bin" / "java"
+    java.parent.mkdir(parents=True)
+    java.write_text("#!/bin/sh\n")
+    environ = {"JAVA_HOME": str(tmp_path / "jdk"), "PATH": ""}
+    server = TorchServe(tmp_path / "work", tmp_path / "empty_store", environ=environ)
+    with pytest.raises(TorchServeError, match="build_archives"):
+        server.start()
+
+
+def test_stop_never_touches_a_process_that_is_not_its_server(tmp_path: Path) -> None:
+    server = TorchServe(tmp_path / "work", tmp_path)
+    server.tmp_dir.mkdir(parents=True)
+    server.pid_file.write_text(str(os.getpid()))  # a stale pid file naming this test process
+    assert server.pid() is None
+    assert server.stop() is False
+    assert not server.pid_file.exists()
+
+
+@pytest.mark.integration
+def test_the_running_server_renders_the_derived_request_limit(torchserve: LiveTorchServe) -> None:
+    """What TorchServe was started with carries max_request_size, though the file has none."""
+    rendered = (torchserve.server.work_dir / "config.properties").read_text()
+    assert f"max_request_size={torchserve.server.config['max_request_size']}" in rendered
