@@ -12,9 +12,21 @@ from webui.payload import too_large
 log = logging.getLogger(__name__)
 
 
+def _too_large(limit: int | None, length: int | None, parts: int | None) -> str:
+    """Why Werkzeug refused a request as too large: its body over `limit`, or, for a body within
+    it, a multipart form with more than `parts` parts or an oversized text field."""
+    if limit is not None and length is not None and length <= limit:
+        return (
+            f"the form has too many parts (at most {parts}) or an oversized text field: "
+            "send the image as one multipart field 'file'"
+        )
+    return too_large(current_app.config["MAX_IMAGE_BYTES"])
+
+
 def _message(exc: HTTPException) -> str:
     if isinstance(exc, RequestEntityTooLarge):
-        return too_large(current_app.config["MAX_IMAGE_BYTES"])
+        limit = current_app.config.get("MAX_CONTENT_LENGTH")
+        return _too_large(limit, request.content_length, request.max_form_parts)
     if (exc.code or 500) >= 500:
         return "internal error"
     return exc.description or exc.name
