@@ -5,11 +5,18 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, Response, current_app, jsonify, render_template, request
-from werkzeug.exceptions import HTTPException, InternalServerError, RequestEntityTooLarge
+from werkzeug.exceptions import (
+    BadRequest,
+    HTTPException,
+    InternalServerError,
+    RequestEntityTooLarge,
+)
 
 from webui.payload import too_large
 
 log = logging.getLogger(__name__)
+
+MALFORMED_BODY = "malformed request body: bad chunked encoding or truncated"
 
 
 def _too_large(limit: int | None, length: int | None, parts: int | None) -> str:
@@ -48,8 +55,17 @@ def handle_http_error(exc: HTTPException) -> Response:
     return response
 
 
+def is_malformed_body(exc: Exception) -> bool:
+    """Whether `exc` is gunicorn refusing a malformed body (a bad chunk size, a truncated
+    chunk) while the app reads it: a client error, not ours."""
+    return type(exc).__module__ == "gunicorn.http.errors"
+
+
 def handle_unexpected(exc: Exception) -> Response:
-    """Log an unexpected exception in full, answer a plain 500."""
+    """Log an unexpected exception in full, answer a plain 500 (a malformed body: a 400)."""
+    if is_malformed_body(exc):
+        log.info("malformed request body on %s %s: %s", request.method, request.path, exc)
+        return handle_http_error(BadRequest(MALFORMED_BODY))
     log.exception("unhandled error on %s %s", request.method, request.path)
     return handle_http_error(InternalServerError())
 
