@@ -16,6 +16,7 @@ from __future__ import annotations
 import io
 import struct
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -231,9 +232,17 @@ def known_format(data: bytes) -> str | None:
     Image.init()
     head = bytes(data[:64])
     for name, (_, accept) in Image.OPEN.items():
-        if name not in IMAGE_FORMATS and accept is not None and accept(head) is True:
+        if name not in IMAGE_FORMATS and accept is not None and _accepts(accept, head):
             return name
     return None
+
+
+def _accepts(accept: Callable[[bytes], bool | str], head: bytes) -> bool:
+    """Whether a plugin's signature check takes `head` (a check that fails takes nothing)."""
+    try:
+        return accept(head) is True
+    except Exception:  # third-party checks: DIB indexes past a short input
+        return False
 
 
 def _open(data: bytes) -> Image.Image:
