@@ -88,8 +88,8 @@ def decode_base64(text: str | bytes) -> bytes:
         raise ImageError("empty request: no image bytes received")
     try:
         return base64.b64decode(raw + b"=" * (-len(raw) % 4), validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise ImageError("invalid base64 image data") from exc
+    except (binascii.Error, ValueError):
+        raise ImageError("invalid base64 image data") from None
 
 
 def looks_like_base64(data: bytes) -> bool:
@@ -150,7 +150,9 @@ def request_image(row: Mapping[str, Any], headers: Mapping[str, Any]) -> bytes:
         if name in row:
             value = row[name]
             if content_type.startswith("application/json") and isinstance(value, bytes | bytearray):
-                raise ImageError("the JSON body is not valid JSON")
+                # TorchServe's worker forwards the raw bytes when json.loads fails (invalid, or
+                # nested too deeply: it catches the RecursionError before the handler runs)
+                raise ImageError("the JSON body is not valid JSON (or is nested too deeply)")
             return _from_value(value, part_type(headers, name))
     if content_type.startswith(FORM_CONTENT_TYPE):
         return _from_form(row)

@@ -9,7 +9,16 @@ from __future__ import annotations
 
 MIB = 1024 * 1024
 MAX_IMAGE_BYTES = 10 * MIB  # largest encoded image accepted
-MAX_PIXELS = 40_000_000  # largest decoded image accepted (a 6000×4000 photo is 24 MP)
+# Largest image a header may declare (Pillow's own MAX_IMAGE_PIXELS is set to it): a 50 MP phone
+# JPEG (8160×6120) must pass, since it is decoded at 1/8 scale; other formats are bounded tighter
+# by the decode budget below.
+MAX_PIXELS = 64_000_000
+# The decode budget: working memory, in bytes, of the pixels actually decoded (a JPEG at its
+# draft scale), counted per pixel by mode with what the pipeline adds (alpha, palette, floats).
+# Measured (benchmarks/perf_decode.py, docs/robustness.md): ~0.3 s CPU and ~100 MiB at most.
+MAX_DECODE_BYTES = 96 * MIB
+# The formats an upload may be in; Pillow runs no other plugin (MPO, what phones write, is JPEG).
+IMAGE_FORMATS = ("PNG", "JPEG", "GIF", "WEBP", "BMP", "TIFF", "AVIF")
 MAX_ASPECT = 20.0  # longest/shortest side beyond which an image cannot be a digit
 
 # Allowance on top of the image for the request envelope: base64 in a JSON data URL inflates an

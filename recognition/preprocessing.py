@@ -16,6 +16,7 @@ from __future__ import annotations
 import io
 import struct
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -24,7 +25,14 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from recognition.constants import FIT_SIZE, IMAGE_SIZE, MNIST_MEAN, MNIST_STD
-from recognition.limits import MAX_ASPECT, MAX_IMAGE_BYTES, MAX_PIXELS, MIB
+from recognition.limits import (
+    IMAGE_FORMATS,
+    MAX_ASPECT,
+    MAX_DECODE_BYTES,
+    MAX_IMAGE_BYTES,
+    MAX_PIXELS,
+    MIB,
+)
 
 Levels = TypeVar("Levels")  # np.ndarray or torch.Tensor: anything with - and / by a float
 
@@ -42,6 +50,17 @@ class Decoding:
     opaque_alpha: float = 0.98  # alpha above this everywhere: the image is opaque, alpha ignored
     dark_ink_level: float = 0.5  # opaque pixels darker than this on average: composite on white
     small_image: int = 160  # images no larger than this are scans or exports, never photos
+    # Working bytes per decoded pixel, by mode, that decode_image holds at its peak (the decoded
+    # image plus the conversions it makes): peak RSS growth measured at the budget's edge, less
+    # ~6 MiB of fixed overhead (benchmarks/perf_decode.py; docs/robustness.md, "Decode budget")
+    grey_bytes: int = 4  # 8-bit grey: the image, its array, the shrink (L PNG: 3.9 measured)
+    colour_bytes: int = 9  # colour, bilevel, CMYK: + the RGB/L conversions (RGB PNG: 8.7)
+    palette_bytes: int = 13  # palette without transparency: + its RGB expansion (P PNG: 12.7)
+    wide_bytes: int = 21  # 16-bit, 32-bit and float: + float32 arrays (F TIFF: 20.9, I;16: 16.4)
+    alpha_bytes: int = 28  # with transparency: + float alpha and compositing (RGBA PNG: 26.3)
+    codec_bytes: int = 8  # + what WebP's and AVIF's decoders hold themselves (WebP RGB: +8)
+    orient_bytes: int = 4  # + the rotated copy an EXIF orientation makes (4 bytes a pixel)
+    coefficient_bytes: int = 2  # a progressive JPEG buffers every DCT coefficient, 16 bits each
 
 
 @dataclass(frozen=True)
@@ -192,21 +211,70 @@ class Box:
 # ---------------------------------------------------------------------------------------------
 
 
+WIDE_MODES = frozenset({"I", "I;16", "I;16B", "I;16L", "I;16N", "F"})
+ALPHA_MODES = frozenset({"RGBA", "LA", "PA", "RGBa", "La"})
+JPEG_FORMATS = frozenset({"JPEG", "MPO"})  # MPO: the multi-picture JPEG phones write
+CODEC_FORMATS = frozenset({"WEBP", "AVIF"})  # decoders that hold a frame of their own
+ORIENTATION = 0x0112  # EXIF tag
+
+
+def accepted_formats() -> str:
+    """The accepted formats, for messages: "PNG, JPEG, … or AVIF"."""
+    names = [{"WEBP": "WebP"}.get(name, name) for name in IMAGE_FORMATS]
+    return ", ".join(names[:-1]) + " or " + names[-1]
+
+
+def known_format(data: bytes) -> str | None:
+    """The name of a format Pillow knows but the product refuses whose magic `data` starts with.
+
+    Only the plugins' signature checks run (a few bytes compared), never their decoders.
+    """
+    Image.init()
+    head = bytes(data[:64])
+    for name, (_, accept) in Image.OPEN.items():
+        if name not in IMAGE_FORMATS and accept is not None and _accepts(accept, head):
+            return name
+    return None
+
+
+def _accepts(accept: Callable[[bytes], bool | str], head: bytes) -> bool:
+    """Whether a plugin's signature check takes `head` (a check that fails takes nothing)."""
+    try:
+        return accept(head) is True
+    except Exception:  # third-party checks: DIB indexes past a short input
+        return False
+
+
+def _open(data: bytes) -> Image.Image:
+    """`Image.open` with only the accepted formats' plugins and Pillow's pixel limit as ours."""
+    Image.MAX_IMAGE_PIXELS = MAX_PIXELS  # Pillow warns above it and refuses above twice it
+    failure: ImageError | None = None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            return Image.open(io.BytesIO(data), formats=IMAGE_FORMATS)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        failure = ImageError(f"image declares more than {MAX_PIXELS:,} pixels", status=413)
+    except UnidentifiedImageError:
+        other = known_format(data)
+        failure = (
+            ImageError(f"{other} images are not accepted: send {accepted_formats()}", status=415)
+            if other
+            else ImageError(f"not a readable image: send {accepted_formats()}")
+        )
+    except (OSError, ValueError, SyntaxError, EOFError, IndexError, struct.error) as exc:
+        failure = ImageError(f"not a readable image ({type(exc).__name__})")
+    raise failure  # outside the except clause: the error keeps no decoder frame alive
+
+
 def open_image(data: bytes) -> Image.Image:
-    """Open (not yet decode) an image, rejecting empty, oversized, bomb and absurd inputs."""
+    """Open (not yet decode) an image, rejecting empty, oversized, refused-format, bomb and
+    absurd inputs."""
     if not data:
         raise ImageError("empty request: no image bytes received")
     if len(data) > MAX_IMAGE_BYTES:
         raise ImageError(f"image is larger than {MAX_IMAGE_BYTES // MIB} MB", status=413)
-    try:
-        with warnings.catch_warnings():
-            # Pillow warns from 89 MP on; MAX_PIXELS below is the (lower) limit that applies.
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            img = Image.open(io.BytesIO(data))
-    except Image.DecompressionBombError as exc:  # header declares > 2 × Pillow's pixel limit
-        raise ImageError("image declares too many pixels", status=413) from exc
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-        raise ImageError(f"not a readable image ({type(exc).__name__})") from exc
+    img = _open(data)
     width, height = img.size
     if width <= 0 or height <= 0:
         raise ImageError(f"image has no pixels ({width}×{height})")
@@ -219,19 +287,106 @@ def open_image(data: bytes) -> Image.Image:
     return img
 
 
+def has_alpha(img: Image.Image) -> bool:
+    """Whether decoding keeps a transparency channel (an alpha mode, or a palette with one)."""
+    return img.mode in ALPHA_MODES or (img.mode == "P" and "transparency" in img.info)
+
+
+def bytes_per_pixel(img: Image.Image) -> int:
+    """Working bytes per pixel that decoding `img` (opened, not loaded) takes at its peak."""
+    if has_alpha(img):
+        cost = DECODE.alpha_bytes
+    elif img.mode in WIDE_MODES:
+        cost = DECODE.wide_bytes
+    elif img.mode in {"L", "P"}:
+        cost = DECODE.grey_bytes if img.mode == "L" else DECODE.palette_bytes
+    else:
+        cost = DECODE.colour_bytes
+    if img.format in CODEC_FORMATS:
+        cost += DECODE.codec_bytes
+    if orientation(img) != 1:
+        cost += DECODE.orient_bytes
+    return cost
+
+
+def orientation(img: Image.Image) -> int:
+    """The EXIF orientation an opened image declares, read without decoding it (1: upright).
+
+    `getexif()` would decode a PNG to look for an eXIf chunk after the pixels; only the EXIF
+    met before them (JPEG, WebP, PNG before IDAT) and TIFF's own tags are read here.
+    """
+    if img.format == "TIFF":
+        value = getattr(img, "tag_v2", {}).get(ORIENTATION, 1)
+    elif "exif" in img.info:
+        exif = Image.Exif()
+        exif.load(img.info["exif"])
+        value = exif.get(ORIENTATION, 1)
+    else:
+        value = 1
+    return value if isinstance(value, int) else 1
+
+
+def coefficient_bytes(img: Image.Image, full: tuple[int, int]) -> int:
+    """Bytes libjpeg buffers for a progressive JPEG of `full` size, whatever the draft scale:
+    every DCT coefficient of every component (chroma subsampled); 0 for other images."""
+    layers = getattr(img, "layer", None)
+    if img.format not in JPEG_FORMATS or not img.info.get("progressive") or not layers:
+        return 0
+    h_max = max(layer[1] for layer in layers)
+    v_max = max(layer[2] for layer in layers)
+    share = sum(layer[1] * layer[2] for layer in layers) / (h_max * v_max)
+    return int(full[0] * full[1] * share * DECODE.coefficient_bytes)
+
+
+def decoded_bytes(img: Image.Image, full: tuple[int, int] | None = None) -> int:
+    """What decoding `img` at its current (for a JPEG: draft) size costs, in bytes; `full` is
+    its size before the draft (the default: its current size)."""
+    width, height = img.size
+    return width * height * bytes_per_pixel(img) + coefficient_bytes(img, full or img.size)
+
+
+def draft_jpeg(img: Image.Image, work_size: int) -> None:
+    """Have a JPEG decode at the smallest DCT scale (1/2…1/8) that still covers `work_size`,
+    and only its luma plane when the file is colour (YCbCr); other formats are left alone."""
+    if img.format in JPEG_FORMATS:
+        img.draft("L" if img.mode in {"L", "RGB"} else img.mode, (work_size, work_size))
+
+
+def check_budget(img: Image.Image, full: tuple[int, int]) -> None:
+    """Refuse (413) an image whose decoding would cost more than the decode budget; `full` is
+    its size before a JPEG draft."""
+    cost = decoded_bytes(img, full)
+    if cost > MAX_DECODE_BYTES:
+        width, height = full
+        kind = "progressive JPEG" if coefficient_bytes(img, full) else f"{img.format} image"
+        raise ImageError(
+            f"{kind} of {width}×{height} pixels needs {cost / MIB:.0f} MiB to decode, over the "
+            f"{MAX_DECODE_BYTES // MIB} MiB budget: send a smaller image (a baseline JPEG of up "
+            f"to {MAX_PIXELS // 1_000_000} MP is decoded reduced and fits)",
+            status=413,
+        )
+
+
+def _finite(grey: np.ndarray) -> np.ndarray:
+    """`grey` itself; a float image with NaN or infinite pixels is refused (400)."""
+    if not np.isfinite(grey).all():
+        raise ImageError("image has pixels that are not numbers (NaN or infinity)")
+    return grey
+
+
 def _to_array(img: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
     """Grey levels and alpha (or None) as float32 arrays in [0, 1]."""
     if img.mode == "P":
         img = img.convert("RGBA" if "transparency" in img.info else "RGB")
     elif img.mode == "PA":
         img = img.convert("RGBA")
-    if img.mode in {"I", "I;16", "I;16B", "I;16L", "I;16N", "F"}:
-        grey = np.asarray(img, dtype=np.float32)
+    if img.mode in WIDE_MODES:
+        grey = _finite(np.asarray(img, dtype=np.float32))
         top = float(grey.max())
         scale = float(MAX_16BIT) if top > MAX_8BIT else float(MAX_8BIT) if top > 1 else 1.0
         return np.clip(grey / scale, 0.0, 1.0), None
     alpha = None
-    if img.mode in {"RGBA", "LA", "RGBa", "La"}:
+    if img.mode in ALPHA_MODES:
         alpha = np.asarray(img.getchannel("A"), dtype=np.float32) / 255.0
         if alpha.min() > DECODE.opaque_alpha:
             alpha = None
@@ -250,32 +405,41 @@ def flatten_alpha(grey: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     return grey * alpha + background * (1.0 - alpha)
 
 
+def _decode(img: Image.Image, work_size: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """Load an opened image upright: grey (8-bit already shrunk, or float) and alpha or None."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Pillow's metadata warnings are not the client's fault
+        img = ImageOps.exif_transpose(img) or img
+        img.load()
+        if img.mode == "RGB":
+            img = img.convert("L")
+        if img.mode == "L":  # the common case: shrink 8-bit levels, then go to float
+            return resize_longest(np.asarray(img), work_size).astype(np.float32) / 255.0, None
+        return _to_array(img)
+
+
 def decode_image(data: bytes, work_size: int = DECODE.work_size) -> np.ndarray:
-    """Decode any Pillow format to upright grey float32 in [0, 1], longer side ≤ work_size.
+    """Decode an accepted format to upright grey float32 in [0, 1], longer side ≤ work_size.
 
     EXIF orientation is applied, transparency flattened, the first frame of an animation taken;
     large JPEGs are decoded at reduced scale (DCT scaling), which is both faster and smaller.
+    Nothing is decoded before the image passed the decode budget.
     """
     img = open_image(data)
+    failure: ImageError | None = None
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # Pillow's metadata warnings are not the client's fault
-            if img.format == "JPEG":
-                # DCT scaling, and only the luma plane when the file is colour (YCbCr)
-                img.draft("L" if img.mode in {"L", "RGB"} else img.mode, (work_size, work_size))
-            img = ImageOps.exif_transpose(img) or img
-            img.load()
-            if img.mode == "RGB":
-                img = img.convert("L")
-            if img.mode == "L":  # the common case: shrink 8-bit levels, then go to float
-                return resize_longest(np.asarray(img), work_size).astype(np.float32) / 255.0
-            grey, alpha = _to_array(img)
-    except ImageError:
-        raise
+        full = img.size
+        draft_jpeg(img, work_size)
+        check_budget(img, full)
+        grey, alpha = _decode(img, work_size)
+    except ImageError as exc:
+        failure = ImageError(str(exc), exc.status)
     except (OSError, ValueError, SyntaxError, EOFError, IndexError, struct.error) as exc:
-        raise ImageError(f"image data is corrupt or truncated ({type(exc).__name__})") from exc
-    except Image.DecompressionBombError as exc:
-        raise ImageError("image declares too many pixels", status=413) from exc
+        failure = ImageError(f"image data is corrupt or truncated ({type(exc).__name__})")
+    except Image.DecompressionBombError:
+        failure = ImageError(f"image declares more than {MAX_PIXELS:,} pixels", status=413)
+    if failure is not None:
+        raise failure  # outside the except clauses: no frame holding pixels stays alive
     if alpha is not None:
         grey = flatten_alpha(grey, alpha)
     return resize_longest(grey, work_size)

@@ -50,8 +50,8 @@ def decode_data_url(value: str, max_bytes: int) -> bytes:
         raise PayloadError(too_large(max_bytes), status=413)
     try:
         return base64.b64decode(encoded, validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise PayloadError("'image' is not valid base64 data") from exc
+    except (binascii.Error, ValueError):
+        raise PayloadError("'image' is not valid base64 data") from None
 
 
 def too_large(max_bytes: int) -> str:
@@ -67,7 +67,10 @@ def _from_multipart(request: Request, max_bytes: int) -> bytes:
 
 
 def _from_json(request: Request, max_bytes: int) -> bytes:
-    body = request.get_json(silent=True)
+    try:
+        body = request.get_json(silent=True)  # silent covers invalid JSON, not deep nesting
+    except RecursionError:
+        raise PayloadError("the JSON body is nested too deeply") from None
     if not isinstance(body, dict) or not isinstance(body.get("image"), str):
         raise PayloadError('a JSON request must be {"image": "data:image/png;base64,..."}')
     return decode_data_url(body["image"], max_bytes)

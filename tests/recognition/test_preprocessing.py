@@ -10,16 +10,20 @@ import zlib
 import cv2
 import numpy as np
 import pytest
-from PIL import Image
+from benchmarks.make_eval_sets import container_variants, make_container
+from PIL import IcoImagePlugin, Image, ImageDraw
 
+from benchmarks.perf_decode import measure
+from evalsets.hostile import big_png, float_tiff, ico_bomb, palette_transparent
 from recognition.constants import IMAGE_SIZE
-from recognition.limits import MAX_IMAGE_BYTES
+from recognition.limits import IMAGE_FORMATS, MAX_DECODE_BYTES, MAX_IMAGE_BYTES, MAX_PIXELS, MIB
 from recognition.preprocessing import (
     FIT_SIZE,
     MNIST_MEAN,
     MNIST_STD,
     ImageError,
     decode_image,
+    decoded_bytes,
     fit_and_center,
     normalize,
     preprocess,
@@ -339,6 +343,184 @@ def test_bomb_is_refused_before_decoding() -> None:
     with pytest.raises(ImageError):
         decode_image(data)
     assert time.perf_counter() - start < 0.5
+
+
+# ---------------------------------------------------------------------------------------------
+# The decode budget
+# ---------------------------------------------------------------------------------------------
+
+
+def refusal(data: bytes) -> ImageError:
+    """The ImageError that decoding `data` raises (fails the test when none is raised)."""
+    with pytest.raises(ImageError) as caught:
+        decode_image(data)
+    return caught.value
+
+
+def phone_jpeg(size: tuple[int, int], **options: object) -> bytes:
+    """A white colour JPEG of `size` with a dark '1' stroke: a phone photo's dimensions."""
+    img = Image.new("RGB", size, "white")
+    width, height = size
+    box = (width // 2, height // 4, width // 2, 3 * height // 4)
+    ImageDraw.Draw(img).line(box, fill=(20, 20, 30), width=max(4, width // 40))
+    buffer = io.BytesIO()
+    img.save(buffer, format=options.pop("format", "JPEG"), quality=85, **options)
+    return buffer.getvalue()
+
+
+def psd_header() -> bytes:
+    """The first bytes of a Photoshop file: enough for its signature."""
+    return b"8BPS\x00\x01" + b"\x00" * 6 + struct.pack(">HIIHH", 3, 64, 64, 8, 3) + b"\x00" * 64
+
+
+@pytest.mark.parametrize(
+    ("data", "name"),
+    [
+        (encode(Image.new("RGB", (32, 32), "white"), "ICO"), "ICO"),
+        (psd_header(), "PSD"),
+        (b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 28 28\nshowpage\n", "EPS"),
+        (encode(Image.new("L", (32, 32), 255), "PPM"), "PPM"),
+    ],
+    ids=["ico", "psd", "eps", "ppm"],
+)
+def test_formats_outside_the_allow_list_are_refused_by_name(
+    data: bytes, name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def never(self: object) -> None:
+        raise AssertionError("the ICO plugin ran")
+
+    monkeypatch.setattr(IcoImagePlugin.IcoImageFile, "_open", never)
+    error = refusal(data)
+    assert error.status == 415
+    assert name in str(error)
+    assert all(fmt in str(error).upper() for fmt in IMAGE_FORMATS)
+
+
+def test_unknown_bytes_name_the_accepted_formats() -> None:
+    error = refusal(b"just text, no image at all\n" * 4)
+    assert error.status == 400
+    assert "PNG" in str(error) and "JPEG" in str(error)
+
+
+def test_ico_wrapping_a_huge_png_costs_nothing() -> None:
+    data = ico_bomb(13300)  # 700 KB holding a 13300×13300 RGBA PNG (700 MB decoded)
+    assert len(data) < MIB
+    result = measure(data)  # in a fresh process: its peak RSS growth
+    assert result["status"] == 415
+    assert result["seconds"] < 0.5
+    assert result["rss_mib"] < 32
+
+
+def test_pillow_pixel_limit_is_ours_and_its_bomb_warning_a_413() -> None:
+    width = MAX_PIXELS // 8000 + 1  # just over the limit: Pillow warns (it errs from twice it)
+    for data in (png_declaring(width, 8000), png_declaring(2 * width, 8000)):
+        error = refusal(data)
+        assert error.status == 413
+        assert f"{MAX_PIXELS:,}" in str(error)
+    assert Image.MAX_IMAGE_PIXELS == MAX_PIXELS
+
+
+def test_palette_png_with_transparency_over_the_budget_is_refused_before_decoding() -> None:
+    data = palette_transparent(6300)  # the issue's 80 KB, 40 MP case: 1.4 GB once expanded
+    start = time.process_time()
+    error = refusal(data)
+    assert time.process_time() - start < 0.1
+    assert error.status == 413
+    assert "budget" in str(error)
+    small = decode_image(palette_transparent(1000))  # within the budget it decodes
+    assert small.shape == (512, 512)
+
+
+@pytest.mark.parametrize(
+    ("mode", "accepted", "refused"),
+    [("L", 5000, 5100), ("RGB", 3300, 3400), ("RGBA", 1850, 1950)],
+)
+def test_the_budget_counts_bytes_per_pixel_of_the_mode(
+    mode: str, accepted: int, refused: int
+) -> None:
+    assert decode_image(big_png(accepted, accepted, mode)).shape == (512, 512)
+    error = refusal(big_png(refused, refused, mode))
+    assert error.status == 413
+    assert f"{refused}×{refused}" in str(error)
+
+
+def test_decoding_at_the_budget_stays_within_it() -> None:
+    data = big_png(3300, 3300, "RGB")
+    img = Image.open(io.BytesIO(data))
+    assert decoded_bytes(img) <= MAX_DECODE_BYTES
+    result = measure(data)  # a fresh process: peak RSS growth of the decoding alone
+    assert result["status"] == 200
+    assert result["rss_mib"] < 1.25 * MAX_DECODE_BYTES / MIB
+
+
+@pytest.mark.parametrize("size", [(8000, 6000), (8160, 6120), (6120, 8160)])
+def test_50_mp_phone_jpeg_is_accepted_and_fast(size: tuple[int, int]) -> None:
+    data = phone_jpeg(size)
+    start = time.perf_counter()
+    out = preprocess(data)
+    assert time.perf_counter() - start < 0.5
+    assert out.shape == (IMAGE_SIZE, IMAGE_SIZE)
+    assert out.max() > 0.5  # the stroke was found
+
+
+def test_50_mp_jpeg_decodes_within_the_memory_budget() -> None:
+    result = measure(phone_jpeg((8160, 6120)))
+    assert result["status"] == 200
+    assert result["rss_mib"] < 0.25 * MAX_DECODE_BYTES / MIB  # decoded at 1/8 scale
+
+
+def test_mpo_from_a_phone_is_decoded_reduced_too() -> None:
+    second = Image.new("RGB", (640, 480), "white")  # a second picture makes it an MPO
+    data = phone_jpeg((8000, 6000), format="MPO", save_all=True, append_images=[second])
+    assert Image.open(io.BytesIO(data)).format == "MPO"
+    assert preprocess(data).max() > 0.5
+
+
+def test_a_progressive_jpeg_counts_its_coefficient_buffer() -> None:
+    data = phone_jpeg((8160, 6120), progressive=True)  # libjpeg keeps all 75 M coefficients
+    error = refusal(data)
+    assert error.status == 413
+    assert "progressive" in str(error)
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+def test_float_tiff_with_non_finite_pixels_is_a_400(value: float) -> None:
+    pixels = np.full((64, 64), 0.9, np.float32)
+    pixels[20:44, 30:34] = value
+    data = encode(Image.fromarray(pixels, "F"), "TIFF")
+    with pytest.raises(ImageError) as caught:
+        preprocess(data)
+    assert caught.value.status == 400
+    assert "NaN" in str(caught.value)
+    assert refusal(float_tiff(64, value)).status == 400
+
+
+def test_finite_float_tiff_still_decodes() -> None:
+    assert decode_image(float_tiff(300)).shape == (300, 300)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        encode(draw_four())[:200],  # truncated while decoding
+        palette_transparent(6300),  # over the budget
+        png_declaring(40000, 40000),  # bomb
+        b"\x00" * 64,  # unreadable
+    ],
+    ids=["truncated", "budget", "bomb", "unreadable"],
+)
+def test_errors_keep_no_exception_chain(data: bytes) -> None:
+    error = refusal(data)
+    assert error.__cause__ is None
+    assert error.__context__ is None  # no decoder exception, frames or pixels kept alive
+
+
+def test_every_eval_set_container_passes_the_budget() -> None:
+    img28 = mnist_test_set()[0][0]
+    rng = np.random.default_rng(0)
+    for variant in [*container_variants(), "photo_6000x4000"]:
+        _, data, _ = make_container(img28, rng, 0, variant)
+        assert decode_image(data).size > 0, variant
 
 
 def test_faint_noise_is_not_a_digit() -> None:

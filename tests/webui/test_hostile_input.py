@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import os
 import random
+import socket
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,7 +21,9 @@ import pytest
 import requests
 from PIL import Image
 
+from evalsets.hostile import float_tiff, ico_bomb, palette_transparent
 from evalsets.mutants import png_with_size
+from recognition.limits import MAX_PIXELS
 from tests.helpers import LiveTorchServe, encode, gunicorn_for, png_bytes
 from tests.webui.conftest import drawn_zero
 
@@ -89,6 +92,24 @@ CASES = {
     "wrong content type": Case(PNG, raw=True, content_type="text/plain", statuses=(415,)),
     "image bytes labelled JSON": Case(PNG, raw=True, content_type="application/json"),
     "over the limit": Case(os.urandom(11 * MIB), raw=True, statuses=(413,)),
+    # the decode budget (docs/robustness.md, "Decode budget")
+    "ICO wrapping a 13300x13300 PNG": Case(
+        ico_bomb(13300), filename="icon.ico", content_type="image/x-icon", statuses=(415,)
+    ),
+    "PSD": Case(b"8BPS\x00\x01" + b"\x00" * 64, filename="a.psd", statuses=(415,)),
+    "EPS": Case(b"%!PS-Adobe-3.0 EPSF-3.0\nshowpage\n", filename="a.eps", statuses=(415,)),
+    "palette PNG 6300x6300 with transparency": Case(palette_transparent(6300), statuses=(413,)),
+    "just over Pillow's pixel limit": Case(
+        huge_sides(PNG, MAX_PIXELS // 8000 + 1, 8000), statuses=(413,)
+    ),
+    "float TIFF with NaN": Case(
+        float_tiff(64, float("nan")), filename="a.tif", content_type="image/tiff"
+    ),
+    "JSON nested 100000 deep": Case(
+        b'{"image": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+        raw=True,
+        content_type="application/json",
+    ),
 }
 # Cases that do not apply to TorchServe's API as such: it takes the image from any multipart
 # field, and text/plain is how it accepts base64, with raw image bytes recognised by content.
@@ -178,3 +199,61 @@ def test_the_cases_are_what_they_claim() -> None:
     assert len(bomb) < 4096
     assert Image.open(io.BytesIO(CASES["30000x10 image"].data)).size == (30000, 10)
     assert len(CASES["over the limit"].data) > 10 * MIB
+
+
+def phone_photo_50mp() -> bytes:
+    """An 8160×6120 colour JPEG with a dark stroke: what a 50 MP phone camera writes."""
+    img = Image.new("RGB", (8160, 6120), "white")
+    pixels = np.asarray(img).copy()
+    pixels[1500:4600, 4000:4200] = 20
+    return encode(Image.fromarray(pixels), "JPEG")
+
+
+def test_a_50_mp_phone_photo_is_answered(ui: str, torchserve: LiveTorchServe) -> None:
+    photo = phone_photo_50mp()
+    assert send_ui(ui, Case(photo, filename="p.jpg", content_type="image/jpeg")).status_code == 200
+    assert send_torchserve(torchserve, Case(photo, content_type="image/jpeg")).status_code == 200
+
+
+def raw_http(url: str, request: bytes) -> bytes:
+    """Send `request` as is to the server at `url` and return what it answers (status line on)."""
+    host, port = url.split("//", 1)[1].rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=30) as conn:
+        conn.sendall(request)
+        answer = b""
+        try:
+            while chunk := conn.recv(65536):
+                answer += chunk
+        except ConnectionResetError:  # Netty resets after (or instead of) answering
+            pass
+    return answer
+
+
+def chunked_with_a_bad_size(path: str, extra: str = "") -> bytes:
+    """A chunked POST whose first chunk size is not hexadecimal."""
+    return (
+        f"POST {path} HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n"
+        f"Content-Type: image/png\r\nConnection: close\r\n{extra}\r\nZZZ\r\nabc\r\n0\r\n\r\n"
+    ).encode()
+
+
+def test_a_bad_chunk_size_is_a_client_error(ui: str, torchserve: LiveTorchServe) -> None:
+    to_ui = raw_http(ui, chunked_with_a_bad_size("/api/predict"))
+    assert to_ui.split(b"\r\n", 1)[0].split()[1] == b"400", to_ui[:300]
+    assert b"malformed request body" in to_ui
+    auth = "".join(f"{k}: {v}\r\n" for k, v in torchserve.auth("inference").items())
+    to_ts = raw_http(
+        torchserve.inference_url, chunked_with_a_bad_size("/predictions/mnist_cnn", auth)
+    )
+    status = int(to_ts.split(b"\r\n", 1)[0].split()[1]) if to_ts else 0
+    assert 400 <= status < 500, to_ts[:300]  # Netty's own JSON: "Invalid HTTP message."
+    assert b"Invalid HTTP message" in to_ts
+    assert send_torchserve(torchserve, Case(GOOD)).status_code == 200
+
+
+def test_many_tiny_form_parts_are_refused_with_the_right_message(ui: str) -> None:
+    files = [("file", ("digit.png", GOOD, "image/png"))]
+    files += [(f"f{i}", (None, "x")) for i in range(1500)]  # Werkzeug reads 1000 parts at most
+    response = requests.post(f"{ui}/api/predict", files=files, timeout=30)
+    assert_json_4xx(response, (400, 413))
+    assert "too many parts" in response.json()["error"]

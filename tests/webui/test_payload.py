@@ -6,15 +6,17 @@ import io
 from collections.abc import Iterator
 
 import pytest
-from flask import Flask, Request
+from flask import Flask, Request, request
 from werkzeug.test import EnvironBuilder
 
+from webui import errors
 from webui.payload import InMemoryRequest, PayloadError, decode_data_url, read_image
 
 pytestmark = pytest.mark.unit
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 40
 LIMIT = 1000
+DEEP_JSON = b'{"image": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"  # RecursionError in json
 
 
 @contextlib.contextmanager
@@ -63,6 +65,7 @@ def test_raw_body(content_type):
         ({"json": ["data:image/png;base64,AAAA"]}, 400, "JSON request"),
         ({"data": b"{not json", "content_type": "application/json"}, 400, "JSON request"),
         ({"json": {"image": "data:image/png;base64,@@@"}}, 400, "base64"),
+        ({"data": DEEP_JSON, "content_type": "application/json"}, 400, "nested too deeply"),
         ({"data": PNG, "content_type": "text/plain"}, 415, "unsupported content type"),
         (
             {"data": {"file": "x"}, "content_type": "application/x-www-form-urlencoded"},
@@ -97,3 +100,22 @@ def test_uploads_stay_in_memory():
     assert upload(InMemoryRequest) is io.BytesIO
     # the stock request class would have written this upload to disk
     assert upload(Request) is not io.BytesIO
+
+
+def test_too_many_form_parts_get_their_own_message_not_the_size_one():
+    app = Flask(__name__)
+    app.config.update(MAX_IMAGE_BYTES=10 * 1024 * 1024, MAX_CONTENT_LENGTH=14 * 1024 * 1024)
+    errors.init_app(app)
+
+    @app.post("/api/predict")
+    def predict():
+        return {"fields": len(request.files) + len(request.form)}
+
+    parts = {f"f{i}": "x" for i in range(1500)}  # Werkzeug reads at most 1000 parts
+    response = app.test_client().post(
+        "/api/predict", data=parts, content_type="multipart/form-data"
+    )
+    assert response.status_code == 413
+    message = response.get_json()["error"]
+    assert "too many parts" in message
+    assert "MiB limit" not in message
