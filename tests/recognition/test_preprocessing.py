@@ -10,11 +10,12 @@ import zlib
 import cv2
 import numpy as np
 import pytest
-from benchmarks.make_eval_sets import container_variants, make_container
 from PIL import IcoImagePlugin, Image, ImageDraw
 
 from benchmarks.perf_decode import measure
+from evalsets.encode import container_variants
 from evalsets.hostile import big_png, float_tiff, ico_bomb, palette_transparent
+from evalsets.items import make_container
 from recognition.constants import IMAGE_SIZE
 from recognition.limits import IMAGE_FORMATS, MAX_DECODE_BYTES, MAX_IMAGE_BYTES, MAX_PIXELS, MIB
 from recognition.preprocessing import (

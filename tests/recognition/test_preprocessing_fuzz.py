@@ -2,7 +2,7 @@
 
 Whatever the bytes, `preprocess` returns a 28×28 image in [0, 1] or raises `ImageError` with a
 4xx status: never another exception (which the handler would turn into a 500), never a hang, and
-memory stays bounded by the decoder limits. The mutations are benchmarks/perf_fuzz.py's (the
+memory stays bounded by the decoder limits. The mutations are evalsets/mutants.py's (the
 same ones the HTTP fuzz of benchmarks/perf.py sends) plus hypothesis's own byte edits, which it
 shrinks to a minimal failing input. Runs are derandomized so CI sees the same inputs each time.
 """
