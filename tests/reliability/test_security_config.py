@@ -55,7 +55,8 @@ def test_the_web_ui_calls_torchserve_on_loopback_by_default() -> None:
         assert urlsplit(DEFAULTS[key]).hostname == LOOPBACK
 
 
-def test_no_route_of_the_web_ui_writes_anything_but_a_prediction() -> None:
+def test_no_route_of_the_web_ui_writes_anything_but_an_inference() -> None:
+    """POST only asks a model about an image (predict, explain): nothing is stored or changed."""
     app = create_app({"TESTING": True})
     try:
         writes = {}
@@ -64,7 +65,7 @@ def test_no_route_of_the_web_ui_writes_anything_but_a_prediction() -> None:
             if methods:
                 writes[rule.rule] = methods
             assert not any(word in rule.rule for word in ("model", "token", "worker", "register"))
-        assert writes == {"/api/predict": {"POST"}}
+        assert writes == {"/api/predict": {"POST"}, "/api/explain": {"POST"}}
     finally:
         app.extensions["torchserve"].close()
 
