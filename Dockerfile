@@ -107,7 +107,7 @@ CMD ["python", "-m", "scripts.torchserve_foreground"]
 FROM runtime AS webui
 COPY --from=webui-venv /opt/venv /opt/venv
 COPY webui/ webui/
-COPY config/gunicorn.conf.py config/
+COPY config/gunicorn.conf.py config/ensemble.json config/
 ENV GUNICORN_BIND=0.0.0.0:5000 \
     GUNICORN_ACCESS_LOG=- \
     WEBUI_INFERENCE_URL=http://torchserve:8080 \

@@ -24,3 +24,4 @@ class Prepared:
     status: int = 200
     return_image: bool = False
     probabilities: np.ndarray | None = None
+    verdict: tuple[bool, str | None] = (False, None)  # (abstain, reason)
