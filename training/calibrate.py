@@ -8,7 +8,14 @@ it goes into the checkpoint's meta["temperature"] with meta["calibration"] (vali
 NLL before/after); the weights are not touched. The ensemble is the weighted log-linear pool
 p ∝ exp(Σ_m w_m log p_m) of the calibrated distributions; w is chosen on a grid to minimise
 the validation NLL among the weightings at least as accurate as the best single model there,
-and written to config/ensemble.json. The validation split is the training runs' own
+and written to config/ensemble.json.
+
+Abstention thresholds are fitted on the validation digits too, for at most 1 % abstained: per
+model (meta["abstention"]: the evidence score log Σ exp(logit), half the budget, and the
+calibrated confidence, the other half) and for the pool (its minimum confidence, in
+config/ensemble.json). Generated non-digits are scored: validation ones ("train" family, a seed
+the fine-tune never saw) and held-out ones (other letters, shapes, fonts, pens; never fitted
+on). The validation split is the training runs' own
 (train_val_split(60000, val_size, seed) of config/<model>_best_hyperparams.json), images the
 models never trained on. The 10k test set is only scored, for the printed report, the metrics
 JSON and the reliability diagrams under docs/img/.
@@ -28,12 +35,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from recognition.abstention import Thresholds
 from recognition.calibration import ece, log_softmax, nll, pool, reliability, softmax
 from recognition.catalog import ARCHS
 from recognition.models import load_checkpoint, update_meta
+from training import abstain
 from training.config import CONFIG_DIR, TrainConfig, default_config_path, weights_path
 from training.data import load_split, resolve_root, to_input, train_val_split
 from training.evaluate import PLOTS_DIR, evaluate, metrics_path, model_logits, write_report
+from training.nondigits import cached
 from training.plots import plot_reliability
 from training.train import standardize
 
@@ -44,11 +54,13 @@ POOL_RULE = "p ∝ exp(Σ_m w_m · log p_m), p_m = softmax(logits_m / T_m)"
 
 @dataclass
 class Scored:
-    """One model's raw logits on the validation and test images."""
+    """One model's raw logits on the validation and test digits and on generated non-digits."""
 
     arch: str
     val: np.ndarray
     test: np.ndarray
+    val_other: np.ndarray  # validation non-digits (threshold fitting)
+    heldout: np.ndarray  # held-out non-digits (report only)
 
 
 def validation_indices(archs: tuple[str, ...] = ARCHS, n: int = 60_000) -> torch.Tensor:
@@ -113,24 +125,73 @@ def fit_pool_weights(
     return dict(zip(names, best[1], strict=True))
 
 
-def score_models(root: Path, val_idx: torch.Tensor) -> tuple[dict[str, Scored], dict[str, Any]]:
-    """Raw logits of each committed model on the validation and test images, and the labels."""
+def score_models(
+    root: Path, val_idx: torch.Tensor, n_other: int
+) -> tuple[dict[str, Scored], dict[str, Any]]:
+    """Raw logits of each committed model on every evaluation set, and the digit labels."""
     images, labels = load_split(root, train=True)
     test_x, test_y = load_split(root, train=False)
     val_x = standardize(to_input(images[val_idx]))
+    others = {
+        "val_other": cached("train", n_other, abstain.VAL_SEED),
+        "heldout": cached("heldout", n_other, abstain.HELDOUT_SEED),
+    }
+    others = {k: standardize(torch.from_numpy(v).unsqueeze(1)) for k, v in others.items()}
     scored = {}
     for arch in ARCHS:
         model, _ = load_checkpoint(weights_path(arch))
-        test_logits = model_logits(model, standardize(to_input(test_x))).numpy()
-        scored[arch] = Scored(arch, model_logits(model, val_x).numpy(), test_logits)
+        run = {"val": val_x, "test": standardize(to_input(test_x)), **others}
+        z = {k: model_logits(model, x).numpy() for k, x in run.items()}
+        scored[arch] = Scored(arch, z["val"], z["test"], z["val_other"], z["heldout"])
     data = {"val_y": labels[val_idx].numpy(), "test_y": test_y.numpy(), "test_x": test_x}
     return scored, data
 
 
-def write_model(arch: str, temperature: float, calibration: dict, data: dict) -> dict:
+SETS = {
+    "val": "validation digits",
+    "test": "test digits",
+    "val_other": "validation non-digits",
+    "heldout": "held-out non-digits",
+}
+
+
+def _ensemble_inputs(
+    scored: dict[str, Scored], temps: dict, weights: dict, thresholds: dict, split: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """The pool's distribution on one set, and where every model says "not a digit"."""
+    logits = [getattr(scored[a], split) for a in weights]
+    probs = abstain.pooled(logits, [temps[a] for a in weights], list(weights.values()))
+    flags = [
+        abstain.not_a_digit(getattr(scored[a], split), temps[a], thresholds[a]) for a in weights
+    ]
+    return probs, np.all(flags, axis=0)
+
+
+def fit_abstention(
+    scored: dict[str, Scored], temps: dict[str, float], weights: dict[str, float]
+) -> tuple[dict[str, Thresholds], float, dict[str, dict[str, float]]]:
+    """Per-model thresholds, the pool's minimum confidence, and abstention rates on every set."""
+    thresholds = {a: abstain.fit_model(s.val, temps[a]) for a, s in scored.items()}
+    rates = {
+        a: {k: abstain.model_rate(getattr(s, k), temps[a], thresholds[a]) for k in SETS}
+        for a, s in scored.items()
+    }
+    min_conf = abstain.fit_ensemble(*_ensemble_inputs(scored, temps, weights, thresholds, "val"))
+    rates["ensemble"] = {
+        k: float(
+            abstain.ensemble_abstained(
+                *_ensemble_inputs(scored, temps, weights, thresholds, k), min_conf
+            ).mean()
+        )
+        for k in SETS
+    }
+    return thresholds, min_conf, rates
+
+
+def write_model(arch: str, temperature: float, calibration: dict, data: dict, extra: dict) -> dict:
     """Rewrite one checkpoint's meta and its metrics JSON (with reliability) and plots."""
     path = weights_path(arch)
-    update_meta(path, {"temperature": temperature, "calibration": calibration})
+    update_meta(path, {"temperature": temperature, "calibration": calibration, **extra})
     model, _ = load_checkpoint(path)
     x = standardize(to_input(data["test_x"]))
     report = json.loads(metrics_path(path).read_text()) if metrics_path(path).is_file() else {}
@@ -139,6 +200,8 @@ def write_model(arch: str, temperature: float, calibration: dict, data: dict) ->
         "reliability"
     ]
     report["calibration"] = calibration
+    report.update(extra)
+    update_meta(path, {"test_accuracy": report["test_accuracy"]})  # the checkpoint's own record
     write_report(report, path)
     return report
 
@@ -163,11 +226,14 @@ def ensemble_summary(
     return out
 
 
-def write_ensemble(weights: dict[str, float], summary: dict[str, Any], path: Path) -> None:
+def write_ensemble(
+    weights: dict[str, float], summary: dict[str, Any], abstention: dict, path: Path
+) -> None:
     """config/ensemble.json (what the web UI reads) and the ensemble's reliability diagram."""
     doc = {
         "rule": POOL_RULE,
         "weights": weights,
+        "abstention": abstention,
         "fitted_on": "validation split (5000 training images held out by both training runs)",
         "validation": summary["val"],
         "test": summary["test"],
@@ -207,8 +273,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--grid-step", type=float, default=0.05, help="weight grid step (%(default)s)")
     p.add_argument("--grid-max", type=float, default=2.0, help="largest weight (%(default)s)")
+    p.add_argument("--n-other", type=int, default=2000, help="non-digits per set (%(default)s)")
     p.add_argument("--dry-run", action="store_true", help="fit and print; write nothing")
     return p.parse_args(argv)
+
+
+def print_abstention(rates: dict[str, dict[str, float]]) -> None:
+    """The CLI's abstention result: the share abstained on, per model and set."""
+    for name, row in rates.items():
+        shares = ", ".join(f"{SETS[k]} {100 * v:.2f} %" for k, v in row.items())
+        print(f"abstained, {name}: {shares}")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -216,19 +290,23 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     root = resolve_root(args.data_root)
-    scored, data = score_models(root, validation_indices())
+    scored, data = score_models(root, validation_indices(), args.n_other)
     temps = {a: fit_temperature(s.val, data["val_y"]) for a, s in scored.items()}
     calibrations = {a: calibration_stats(s.val, data["val_y"], temps[a]) for a, s in scored.items()}
     val_log_probs = {a: log_softmax(s.val, temps[a]) for a, s in scored.items()}
     weights = fit_pool_weights(val_log_probs, data["val_y"], args.grid_step, args.grid_max)
     log.info("pool weights %s", weights)
     summary = ensemble_summary(scored, temps, weights, data)
+    thresholds, min_conf, rates = fit_abstention(scored, temps, weights)
     if not args.dry_run:
         for arch in scored:
-            write_model(arch, temps[arch], calibrations[arch], data)
-        write_ensemble(weights, summary, args.ensemble)
+            extra = {"abstention": {**thresholds[arch].to_dict(), "rates": rates[arch]}}
+            write_model(arch, temps[arch], calibrations[arch], data, extra)
+        ens = {**abstain.ensemble_config(min_conf), "rates": rates["ensemble"]}
+        write_ensemble(weights, summary, ens, args.ensemble)
     print_report(calibrations, summary, temps)
     print("ensemble weights:", ", ".join(f"{a} {w:.2f}" for a, w in weights.items()))
+    print_abstention(rates)
 
 
 if __name__ == "__main__":
