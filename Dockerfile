@@ -115,7 +115,7 @@ COPY webui/ webui/
 COPY tsclient/ tsclient/
 COPY stack/__init__.py stack/paths.py stack/
 COPY recognition/__init__.py recognition/catalog.py recognition/limits.py recognition/
-COPY config/gunicorn.conf.py config/
+COPY config/gunicorn.conf.py config/ensemble.json config/
 ENV GUNICORN_BIND=0.0.0.0:5000 \
     GUNICORN_ACCESS_LOG=- \
     WEBUI_INFERENCE_URL=http://torchserve:8080 \

@@ -26,3 +26,4 @@ class Prepared:
     return_image: bool = False
     probabilities: np.ndarray | None = None
     explanation: Any = None  # recognition.attribution.Explanation on an explain request
+    verdict: tuple[bool, str | None] = (False, None)  # (abstain, reason)

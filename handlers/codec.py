@@ -167,11 +167,23 @@ def request_image(row: Mapping[str, Any], headers: Mapping[str, Any]) -> bytes:
 # ---------------------------------------------------------------------------------------------
 
 
-def prediction(probabilities: Sequence[float]) -> dict[str, Any]:
-    """The answer for one image from its 10 class probabilities (0..1): values in percent."""
+def prediction(
+    probabilities: Sequence[float], abstain: bool = False, why: str | None = None
+) -> dict[str, Any]:
+    """The answer for one image from its 10 calibrated probabilities (0..1): values in percent.
+
+    `abstain` is true when the model declines to name a digit; `reason` then says why ("does not
+    look like a digit", "unsure: 4 or 9"). `prediction` stays the arg-max either way.
+    """
     percent = [round(float(p) * 100.0, 4) for p in probabilities]
     best = int(np.argmax(probabilities))
-    return {"prediction": best, "confidence": percent[best], "probabilities": percent}
+    return {
+        "prediction": best,
+        "confidence": percent[best],
+        "probabilities": percent,
+        "abstain": bool(abstain),
+        "reason": why if abstain else None,
+    }
 
 
 def png_base64(image: np.ndarray) -> str:

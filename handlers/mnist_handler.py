@@ -104,11 +104,11 @@ class MnistHandler(BaseHandler):
         return prepared
 
     def inference(self, data: list[Prepared], *args: Any, **kwargs: Any) -> list[Prepared]:
-        """One forward pass over the batch's accepted images; fills in their probabilities."""
+        """One forward pass over the batch's accepted images: calibrated probabilities, verdicts."""
         accepted = [item for item in data if item.error is None]
-        probabilities = self.predictor.probabilities([item.image for item in accepted])
-        for item, row in zip(accepted, probabilities, strict=True):
-            item.probabilities = row
+        probabilities, verdicts = self.predictor.judge([item.image for item in accepted])
+        for item, row, verdict in zip(accepted, probabilities, verdicts, strict=True):
+            item.probabilities, item.verdict = row, verdict
         return data
 
     def postprocess(self, data: list[Prepared]) -> list[str]:
@@ -121,7 +121,7 @@ class MnistHandler(BaseHandler):
                 self.context.set_response_status(item.status, codec.reason(item.status), idx)
                 answers.append(codec.to_json(codec.error(item.error, item.status)))
                 continue
-            body = codec.prediction(item.probabilities)
+            body = codec.prediction(item.probabilities, *item.verdict)
             if item.explanation is not None:
                 body.update(explain.answer(item.explanation))
             if item.return_image:

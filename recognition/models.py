@@ -113,3 +113,11 @@ def load_checkpoint(
     model.load_state_dict(payload["state_dict"], strict=True)
     model.eval()
     return model, {"arch": payload["arch"], **payload.get("meta", {})}
+
+
+def update_meta(path: Path | str, updates: dict[str, Any]) -> dict[str, Any]:
+    """Rewrite a checkpoint's meta with `updates` merged in; weights and architecture unchanged."""
+    payload = torch.load(path, map_location="cpu", weights_only=True)
+    payload["meta"] = {**payload.get("meta", {}), **updates}
+    torch.save(payload, path)
+    return payload["meta"]

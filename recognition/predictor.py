@@ -10,13 +10,21 @@ import numpy as np
 import torch
 from torch import nn
 
+from recognition.abstention import Thresholds, decide, evidence
+from recognition.calibration import softmax
 from recognition.constants import NUM_CLASSES
 from recognition.models import load_checkpoint
 from recognition.preprocessing import normalize
 
+Verdict = tuple[bool, str | None]  # (abstain, reason)
+
 
 class Predictor:
-    """Runs one model over batches of `preprocess` outputs ([0, 1] floats, 28×28)."""
+    """Runs one model over batches of `preprocess` outputs ([0, 1] floats, 28×28).
+
+    Probabilities are calibrated: logits are divided by the checkpoint's fitted
+    `meta["temperature"]` (1 when absent) before the softmax.
+    """
 
     def __init__(self, model: nn.Module, device: torch.device, meta: dict[str, Any]) -> None:
         self.model = model.to(device).eval()
@@ -40,10 +48,35 @@ class Predictor:
         stacked = np.stack([normalize(image) for image in images])
         return torch.from_numpy(stacked).unsqueeze(1).to(self.device)
 
-    def probabilities(self, images: Sequence[np.ndarray]) -> np.ndarray:
-        """Softmax over the classes for each image: float32 array of shape (N, 10)."""
+    @property
+    def temperature(self) -> float:
+        """The fitted softmax temperature of the checkpoint, 1.0 when it has none."""
+        value = self.meta.get("temperature", 1.0)
+        return float(value) if isinstance(value, int | float) and value > 0 else 1.0
+
+    @property
+    def thresholds(self) -> Thresholds | None:
+        """The abstention thresholds of the checkpoint, None when it has none."""
+        return Thresholds.from_meta(self.meta)
+
+    def logits(self, images: Sequence[np.ndarray]) -> np.ndarray:
+        """Raw logits (before the temperature): float32 array of shape (N, 10)."""
         if len(images) == 0:
             return np.empty((0, NUM_CLASSES), np.float32)
         with torch.inference_mode():
-            logits = self.model(self.batch(images))
-            return torch.softmax(logits, dim=1).float().cpu().numpy()
+            return self.model(self.batch(images)).float().cpu().numpy()
+
+    def probabilities(self, images: Sequence[np.ndarray]) -> np.ndarray:
+        """Calibrated softmax over the classes for each image: float32 array of shape (N, 10)."""
+        return softmax(self.logits(images), self.temperature).astype(np.float32)
+
+    def judge(self, images: Sequence[np.ndarray]) -> tuple[np.ndarray, list[Verdict]]:
+        """Calibrated probabilities and, per image, whether to abstain and why."""
+        logits = self.logits(images)
+        probabilities = softmax(logits, self.temperature).astype(np.float32)
+        scores = evidence(logits)
+        thresholds = self.thresholds
+        verdicts = [
+            decide(p, float(s), thresholds) for p, s in zip(probabilities, scores, strict=True)
+        ]
+        return probabilities, verdicts

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 import requests
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 
 from recognition.catalog import MODEL_NAMES
 from stack.gunicorn import Gunicorn, clean_environ, webui_environ
@@ -82,6 +82,19 @@ def canvas_digit(size: int = 280) -> bytes:
     pixels = np.full((size, size), 255, np.uint8)
     pixels[size // 5 : size - size // 5, size // 2 - size // 20 : size // 2 + size // 20] = 0
     return png_bytes(pixels)
+
+
+LETTER_FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSerif-Bold.ttf")
+
+
+def drawn_letter(char: str, size: int = 280) -> bytes:
+    """A canvas-like PNG: one dark capital letter (DejaVu Serif Bold) on white."""
+    if not LETTER_FONT.is_file():
+        pytest.skip(f"{LETTER_FONT} is missing (Debian's fonts-dejavu-core)")
+    canvas = Image.new("L", (size, size), 255)
+    font = ImageFont.truetype(str(LETTER_FONT), int(size * 0.6))
+    ImageDraw.Draw(canvas).text((size / 2, size / 2), char, font=font, fill=20, anchor="mm")
+    return encode(canvas)
 
 
 @dataclass

@@ -15,6 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from recognition.calibration import ece, reliability, softmax
 from recognition.constants import NUM_CLASSES
 from recognition.models import count_parameters, load_checkpoint
 from recognition.preprocessing import standardize
@@ -27,13 +28,18 @@ PLOTS_DIR = REPO_ROOT / "docs" / "img"
 
 
 @torch.inference_mode()
-def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
-    """Predicted classes for standardised inputs, in eval mode."""
+def model_logits(model: nn.Module, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+    """Raw logits for standardised inputs, in eval mode."""
     was_training = model.training
     model.eval()
-    preds = torch.cat([model(x[i : i + batch_size]).argmax(1) for i in range(0, len(x), 1000)])
+    out = torch.cat([model(x[i : i + batch_size]) for i in range(0, len(x), batch_size)])
     model.train(was_training)
-    return preds
+    return out.float()
+
+
+def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+    """Predicted classes for standardised inputs, in eval mode."""
+    return model_logits(model, x, batch_size).argmax(1)
 
 
 def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
@@ -47,9 +53,13 @@ def confusion_matrix(y: torch.Tensor, preds: torch.Tensor) -> torch.Tensor:
     return torch.bincount(flat, minlength=NUM_CLASSES**2).view(NUM_CLASSES, NUM_CLASSES)
 
 
-def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict[str, Any]:
-    """Test accuracy, per-class accuracy, confusion matrix and model facts."""
-    preds = predict(model, x)
+def evaluate(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, temperature: float = 1.0
+) -> dict[str, Any]:
+    """Test accuracy, per-class accuracy, confusion matrix, calibration and model facts."""
+    logits = model_logits(model, x)
+    preds = logits.argmax(1)
+    probabilities = softmax(logits.numpy(), temperature)
     cm = confusion_matrix(y, preds)
     per_class = (cm.diag().float() / cm.sum(1).clamp(min=1).float()).tolist()
     return {
@@ -57,15 +67,19 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict[str, An
         "test_images": len(y),
         "per_class_accuracy": [round(a, 4) for a in per_class],
         "confusion_matrix": cm.tolist(),
+        "temperature": float(temperature),
+        "test_ece": round(ece(probabilities, y.numpy()), 6),
+        "mean_confidence": round(float(probabilities.max(1).mean()), 6),
+        "reliability": reliability(probabilities, y.numpy()),
         "parameter_count": count_parameters(model),
         "torch_version": str(torch.__version__),  # a plain str loads with weights_only
     }
 
 
-def report_on_test_set(model: nn.Module, root: Path) -> dict[str, Any]:
+def report_on_test_set(model: nn.Module, root: Path, temperature: float = 1.0) -> dict[str, Any]:
     """`evaluate` on the 10k MNIST test images under `root`, standardised as in training."""
     x, y = load_split(root, train=False)
-    return evaluate(model, standardize(to_input(x)), y)
+    return evaluate(model, standardize(to_input(x)), y, temperature)
 
 
 def metrics_path(checkpoint: Path) -> Path:
@@ -91,9 +105,14 @@ def main(argv: list[str] | None = None) -> None:
         p.error("give --model or --weights")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     model, meta = load_checkpoint(args.weights or weights_path(args.model))
-    report = report_on_test_set(model, resolve_root(args.data_root))
+    report = report_on_test_set(
+        model, resolve_root(args.data_root), float(meta.get("temperature", 1.0))
+    )
     accuracy = f"test accuracy {report['test_accuracy']:.4f} on {report['test_images']} images"
     print(f"{meta['arch']}: {accuracy}")
+    print(
+        f"ECE (15 bins) {100 * report['test_ece']:.2f} % at temperature {report['temperature']:.3f}"
+    )
     print(
         "per class:", " ".join(f"{d}:{a:.4f}" for d, a in enumerate(report["per_class_accuracy"]))
     )

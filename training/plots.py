@@ -1,4 +1,4 @@
-"""Learning curves and confusion matrix as PNG, for the README."""
+"""Learning curves, confusion matrix and reliability diagram as PNG, for the README."""
 
 from __future__ import annotations
 
@@ -46,4 +46,37 @@ def plot_report(report: dict[str, Any], name: str, out_dir: Path) -> list[Path]:
     written.append(out_dir / f"{name}_confusion.png")
     fig.savefig(written[-1], dpi=100)
     plt.close(fig)
+    if report.get("reliability"):
+        ece, temperature = 100 * report["test_ece"], report["temperature"]
+        curves = {f"T = {temperature:.2f}": report["reliability"]}
+        if report.get("reliability_uncalibrated"):
+            curves["T = 1 (uncalibrated)"] = report["reliability_uncalibrated"]
+        title = f"{name}: ECE {ece:.2f} % on the 10k test digits"
+        written.append(plot_reliability(curves, title, out_dir / f"{name}_reliability.png"))
     return written
+
+
+def plot_reliability(curves: dict[str, list[dict[str, Any]]], title: str, path: Path) -> Path:
+    """Reliability diagram: accuracy against confidence per bin, one line per curve."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig, ax = plt.subplots(figsize=(4.5, 4))
+    ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="perfect")
+    for label, rows in curves.items():
+        filled = [r for r in rows if r["count"]]
+        ax.plot(
+            [r["confidence"] for r in filled],
+            [r["accuracy"] for r in filled],
+            marker="o",
+            markersize=3,
+            label=label,
+        )
+    ax.set_xlabel("confidence (max probability)")
+    ax.set_ylabel("accuracy")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7, loc="upper left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

@@ -6,6 +6,7 @@ import time
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
+from webui import ensemble
 from webui.explain import explanation
 from webui.merge import merge
 from webui.payload import PayloadError, read_image
@@ -28,7 +29,7 @@ def predict() -> tuple[Response, int]:
     except PayloadError as exc:
         return error_response(exc.status, str(exc))
     replies = get_client().predict_all(data)
-    status, body = merge(replies, 1000 * (time.perf_counter() - start))
+    status, body = merge(replies, 1000 * (time.perf_counter() - start), ensemble.current())
     return jsonify(body), status
 
 

@@ -2,18 +2,30 @@
 
 Outcomes, in order of precedence:
 - a model rejected the image (4xx): the input is at fault, so the same status and its message;
-- both models answered: 200 with both, the ensemble (mean of the two distributions), agreement;
-- one model answered: 200 with that one, nulls and an entry in `errors` for the other;
+- both models answered: 200 with both, the ensemble, agreement;
+- one model answered: 200 with that one (the ensemble is its answer), nulls and an entry in
+  `errors` for the other;
 - neither answered: 503 with each model's error.
+
+The ensemble is the weighted log-linear pool p ∝ exp(Σ_m w_m log p_m) of the models' calibrated
+distributions, with the weights fitted by training.calibrate (webui.ensemble loads them). It
+abstains (`abstain: true`, `ensemble_prediction: null`, a `reason`) when every model says the
+image does not look like a digit, or when the pool's confidence is below its fitted minimum:
+"unsure: a or b" when two digits hold most of the probability, else "does not look like a digit".
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from webui.ensemble import DEFAULT, Ensemble
+
 NUM_CLASSES = 10
+NOT_A_DIGIT = "does not look like a digit"
+FLOOR = 1e-10  # percent; a zero probability would make the log-linear pool undefined
 
 # Statuses a handler uses to reject an image; anything else that is not 200 means "model down".
 CLIENT_ERRORS = frozenset({400, 413, 415, 422})
@@ -57,11 +69,63 @@ def valid_answer(answer: Any) -> bool:
     )
 
 
-def ensemble(distributions: Sequence[Sequence[float]]) -> tuple[list[float], int, float]:
-    """Mean of the given distributions (in %), its arg-max and its maximum."""
-    mean = [sum(column) / len(distributions) for column in zip(*distributions, strict=True)]
-    best = max(range(len(mean)), key=mean.__getitem__)
-    return [round(p, 4) for p in mean], best, round(mean[best], 4)
+def pool(distributions: Sequence[Sequence[float]], weights: Sequence[float]) -> list[float]:
+    """Weighted log-linear pool of distributions in percent: p ∝ exp(Σ w_m log p_m), in percent."""
+    logs = [
+        sum(
+            w * math.log(max(float(p), FLOOR) / 100.0) for w, p in zip(weights, column, strict=True)
+        )
+        for column in zip(*distributions, strict=True)
+    ]
+    top = max(logs)
+    exps = [math.exp(v - top) for v in logs]
+    total = sum(exps)
+    return [100.0 * e / total for e in exps]
+
+
+def verdict(
+    distribution: Sequence[float], answers: Sequence[Mapping[str, Any]], rule: Ensemble
+) -> tuple[bool, str | None]:
+    """(abstain, reason) of the ensemble for its pooled distribution (percent)."""
+    if answers and all(a.get("abstain") and a.get("reason") == NOT_A_DIGIT for a in answers):
+        return True, NOT_A_DIGIT
+    order = sorted(range(len(distribution)), key=distribution.__getitem__, reverse=True)
+    first, second = distribution[order[0]], distribution[order[1]]
+    if first >= rule.min_confidence:
+        return False, None
+    if first + second >= rule.unsure_mass:
+        low, high = sorted(order[:2])
+        return True, f"unsure: {low} or {high}"
+    return True, NOT_A_DIGIT
+
+
+def ensemble(answered: Mapping[str, Mapping[str, Any]], rule: Ensemble = DEFAULT) -> dict[str, Any]:
+    """The ensemble's prediction, confidence, abstain and reason from the answers by role.
+
+    One answer is the ensemble's answer as is; several are pooled with the rule's weights
+    (equal weights when none of the answering roles has a positive weight).
+    """
+    if len(answered) == 1:
+        (only,) = answered.values()
+        abstain = bool(only.get("abstain"))
+        return {
+            "prediction": None if abstain else only["prediction"],
+            "confidence": only["confidence"],
+            "abstain": abstain,
+            "reason": only.get("reason") if abstain else None,
+        }
+    weights = [rule.weights.get(role, 0.0) for role in answered]
+    if sum(weights) <= 0:
+        weights = [1.0 / len(answered)] * len(answered)
+    distribution = pool([a["probabilities"] for a in answered.values()], weights)
+    best = max(range(len(distribution)), key=distribution.__getitem__)
+    abstain, reason = verdict(distribution, list(answered.values()), rule)
+    return {
+        "prediction": None if abstain else best,
+        "confidence": round(distribution[best], 4),
+        "abstain": abstain,
+        "reason": reason,
+    }
 
 
 def _rejection(replies: Mapping[str, ModelReply]) -> tuple[int, dict[str, Any]] | None:
@@ -71,7 +135,9 @@ def _rejection(replies: Mapping[str, ModelReply]) -> tuple[int, dict[str, Any]] 
     return None
 
 
-def merge(replies: Mapping[str, ModelReply], total_ms: float) -> tuple[int, dict[str, Any]]:
+def merge(
+    replies: Mapping[str, ModelReply], total_ms: float, rule: Ensemble = DEFAULT
+) -> tuple[int, dict[str, Any]]:
     """(HTTP status, JSON body) for the replies of the models keyed by role ("mlp", "cnn")."""
     rejected = _rejection(replies)
     if rejected:
@@ -88,12 +154,16 @@ def merge(replies: Mapping[str, ModelReply], total_ms: float) -> tuple[int, dict
         answer = answered.get(role, {})
         body[f"{role}_prediction"] = answer.get("prediction")
         body[f"{role}_confidence"] = answer.get("confidence")
+        body[f"{role}_abstain"] = bool(answer.get("abstain")) if answer else None
+        body[f"{role}_reason"] = answer.get("reason")
     body["probabilities"] = {role: answered[role]["probabilities"] for role in answered}
     for role in replies:
         body["probabilities"].setdefault(role, None)
-    _, best, confidence = ensemble([a["probabilities"] for a in answered.values()])
-    body["ensemble_prediction"] = best
-    body["ensemble_confidence"] = confidence
+    combined = ensemble(answered, rule)
+    body["ensemble_prediction"] = combined["prediction"]
+    body["ensemble_confidence"] = combined["confidence"]
+    body["abstain"] = combined["abstain"]
+    body["reason"] = combined["reason"]
     predictions = {a["prediction"] for a in answered.values()}
     body["agree"] = len(predictions) == 1 if len(answered) == len(replies) else None
     body["latency_ms"] = latency

@@ -202,7 +202,7 @@ def test_documented_request_gets_a_prediction(
     )
     assert response.status_code == 200, response.text
     answer = json.loads(answer_of(envelope, response.json()))
-    assert set(answer) == {"prediction", "confidence", "probabilities"}
+    assert set(answer) == {"prediction", "confidence", "probabilities", "abstain", "reason"}
     assert answer["prediction"] in range(10) and len(answer["probabilities"]) == 10
 
 

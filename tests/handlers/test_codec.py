@@ -137,3 +137,14 @@ def test_error_body_and_reason() -> None:
     assert codec.error("bad", 422) == {"error": "bad", "status": 422}
     assert codec.reason(413) == "Request Entity Too Large"
     assert codec.reason(599) == "Error"
+
+
+def test_prediction_carries_the_abstention() -> None:
+    probabilities = np.full(10, 0.1, np.float32)
+    answer = codec.prediction(probabilities, True, "does not look like a digit")
+    assert answer["abstain"] is True
+    assert answer["reason"] == "does not look like a digit"
+    assert answer["prediction"] == 0  # the arg-max stays, for who wants it
+    plain = codec.prediction(probabilities)
+    assert plain["abstain"] is False and plain["reason"] is None
+    assert codec.prediction(probabilities, False, "ignored")["reason"] is None

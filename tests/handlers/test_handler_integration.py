@@ -62,7 +62,7 @@ def test_models_recognise_real_mnist_digits(torchserve: LiveTorchServe, model: s
         response = torchserve.predict(model, data, PNG_HEADERS)
         assert response.status_code == 200, response.text
         answer = response.json()
-        assert set(answer) == {"prediction", "confidence", "probabilities"}
+        assert set(answer) == {"prediction", "confidence", "probabilities", "abstain", "reason"}
         assert answer["confidence"] == max(answer["probabilities"])
         if answer["prediction"] != label:
             wrong.append((label, answer["prediction"]))

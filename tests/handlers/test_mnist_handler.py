@@ -108,7 +108,7 @@ def test_a_batch_answers_every_request_in_order_with_its_own_status(
     statuses = [context.get_response_status(i)[0] for i in range(len(rows))]
     assert statuses == [200, 400, 200, 400, 422]
     for i in (0, 2):
-        assert set(answers[i]) == {"prediction", "confidence", "probabilities"}
+        assert set(answers[i]) == {"prediction", "confidence", "probabilities", "abstain", "reason"}
         assert 0 <= answers[i]["prediction"] <= 9
         assert len(answers[i]["probabilities"]) == 10
     for i, status in ((1, 400), (3, 400), (4, 422)):

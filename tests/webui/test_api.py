@@ -9,12 +9,15 @@ import pytest
 import requests
 from PIL import Image
 
+from recognition.catalog import MODELS
 from tests.helpers import mnist_samples, png_bytes
 from tests.webui.conftest import drawn_zero, make_app
+from webui import ensemble
+from webui.merge import pool
 
 pytestmark = pytest.mark.integration
 
-ROLES = {"mlp": "mnist_mlp", "cnn": "mnist_cnn"}
+ROLES = {model.arch: model.name for model in MODELS}
 FIELDS = {
     "mlp_prediction",
     "mlp_confidence",
@@ -24,6 +27,12 @@ FIELDS = {
     "ensemble_prediction",
     "ensemble_confidence",
     "agree",
+    "abstain",
+    "reason",
+    "mlp_abstain",
+    "mlp_reason",
+    "cnn_abstain",
+    "cnn_reason",
     "latency_ms",
     "image",
     "errors",
@@ -71,9 +80,13 @@ def test_the_merged_answer_holds_both_models_answers(client, torchserve, samples
             assert body[f"{role}_prediction"] == expected["prediction"]
             assert body[f"{role}_confidence"] == pytest.approx(expected["confidence"])
             assert body["probabilities"][role] == pytest.approx(expected["probabilities"])
-        mean = np.mean([body["probabilities"]["mlp"], body["probabilities"]["cnn"]], axis=0)
-        assert body["ensemble_prediction"] == int(np.argmax(mean))
-        assert body["ensemble_confidence"] == pytest.approx(float(mean.max()), abs=1e-3)
+        rule = ensemble.load()  # the fitted pool the app serves (config/ensemble.json)
+        pooled = pool(
+            [body["probabilities"][role] for role in ROLES], [rule.weights[r] for r in ROLES]
+        )
+        if not body["abstain"]:
+            assert body["ensemble_prediction"] == int(np.argmax(pooled))
+        assert body["ensemble_confidence"] == pytest.approx(max(pooled), abs=1e-2)
         assert body["agree"] == (body["mlp_prediction"] == body["cnn_prediction"])
         assert set(body["latency_ms"]) == {"mlp", "cnn", "total"}
         assert body["latency_ms"]["total"] >= max(

@@ -1,16 +1,28 @@
 """Merging the two models' replies into the /api/predict answer."""
 
+import math
+
 import pytest
 
-from webui.merge import ModelReply, ensemble, merge, valid_answer
+from webui.ensemble import Ensemble
+from webui.merge import NOT_A_DIGIT, ModelReply, ensemble, merge, pool, valid_answer
 
 pytestmark = pytest.mark.unit
 
 
-def answer(prediction: int, confidence: float = 90.0, image: str | None = "iVBOR") -> dict:
+FITTED = Ensemble(weights={"mlp": 0.2, "cnn": 0.9}, min_confidence=60.0, unsure_mass=80.0)
+
+
+def answer(
+    prediction: int,
+    confidence: float = 90.0,
+    image: str | None = "iVBOR",
+    reason: str | None = None,
+) -> dict:
     rest = (100.0 - confidence) / 9
     probabilities = [confidence if d == prediction else rest for d in range(10)]
     out = {"prediction": prediction, "confidence": confidence, "probabilities": probabilities}
+    out |= {"abstain": reason is not None, "reason": reason}
     if image:
         out["image"] = image
     return out
@@ -32,21 +44,25 @@ def test_both_ok_gives_both_answers_the_ensemble_and_agreement():
     assert body["probabilities"]["mlp"][7] == 80.0
     assert body["probabilities"]["cnn"][7] == 98.0
     assert body["ensemble_prediction"] == 7
-    assert body["ensemble_confidence"] == pytest.approx(89.0)
+    top, rest = math.sqrt(80.0 * 98.0), math.sqrt(20.0 / 9 * 2.0 / 9)  # equal weights by default
+    assert body["ensemble_confidence"] == pytest.approx(100 * top / (top + 9 * rest), abs=1e-3)
+    assert body["abstain"] is False and body["reason"] is None
+    assert body["mlp_abstain"] is False and body["cnn_reason"] is None
     assert body["agree"] is True
     assert body["latency_ms"] == {"mlp": 2.0, "cnn": 4.0, "total": 5.6}
     assert body["image"] == "iVBOR"
     assert body["errors"] == {}
 
 
-def test_disagreement_is_reported_and_the_ensemble_follows_the_mean():
+def test_disagreement_is_reported_and_the_ensemble_follows_the_fitted_pool():
     mlp = ModelReply(200, 1.0, answer(1, 55.0))
     cnn = ModelReply(200, 1.0, answer(7, 95.0))
-    status, body = merge({"mlp": mlp, "cnn": cnn}, total_ms=2.0)
+    status, body = merge({"mlp": mlp, "cnn": cnn}, total_ms=2.0, rule=FITTED)
     assert status == 200
     assert body["agree"] is False
     assert body["ensemble_prediction"] == 7
-    assert body["ensemble_confidence"] == pytest.approx((95.0 + 45.0 / 9) / 2, abs=1e-3)
+    expected = pool([mlp.answer["probabilities"], cnn.answer["probabilities"]], [0.2, 0.9])
+    assert body["ensemble_confidence"] == pytest.approx(expected[7], abs=1e-3)
 
 
 @pytest.mark.parametrize("missing", ["mlp", "cnn"])
@@ -60,8 +76,9 @@ def test_one_model_down_gives_200_with_the_other_and_an_explicit_error(missing):
     assert body[f"{missing}_confidence"] is None
     assert body["probabilities"][missing] is None
     assert body[f"{present}_prediction"] == 3
-    assert body["ensemble_prediction"] == 3
+    assert body["ensemble_prediction"] == 3  # the other model's answer, not re-pooled
     assert body["ensemble_confidence"] == pytest.approx(90.0)
+    assert body["abstain"] is False
     assert body["agree"] is None
     assert body["errors"] == {missing: "the model has no worker available"}
 
@@ -93,9 +110,58 @@ def test_image_comes_from_whichever_model_returned_one():
     assert body["image"] is None
 
 
-def test_ensemble_is_the_mean_distribution():
-    mean, best, top = ensemble([[10.0, 90.0], [50.0, 50.0]])
-    assert mean == [30.0, 70.0] and best == 1 and top == 70.0
+def test_pool_is_the_weighted_log_linear_combination():
+    pooled = pool([[10.0, 90.0], [50.0, 50.0]], [1.0, 1.0])
+    assert pooled == pytest.approx([10.0, 90.0])  # a flat distribution adds nothing
+    pooled = pool([[20.0, 80.0], [40.0, 60.0]], [0.5, 2.0])
+    a, b = 0.2**0.5 * 0.4**2, 0.8**0.5 * 0.6**2
+    assert pooled == pytest.approx([100 * a / (a + b), 100 * b / (a + b)])
+    assert sum(pool([[0.0, 100.0], [30.0, 70.0]], [1.0, 1.0])) == pytest.approx(100.0)
+
+
+def test_the_ensemble_abstains_when_both_models_see_no_digit():
+    replies = {
+        "mlp": ModelReply(200, 1.0, answer(8, 30.0, reason=NOT_A_DIGIT)),
+        "cnn": ModelReply(200, 1.0, answer(4, 25.0, reason=NOT_A_DIGIT)),
+    }
+    status, body = merge(replies, total_ms=1.0, rule=FITTED)
+    assert status == 200
+    assert body["abstain"] is True and body["reason"] == NOT_A_DIGIT
+    assert body["ensemble_prediction"] is None
+    assert body["mlp_prediction"] == 8 and body["mlp_abstain"] is True  # per-model fields stay
+    assert body["cnn_reason"] == NOT_A_DIGIT
+
+
+def test_the_ensemble_names_the_two_digits_it_cannot_tell_apart():
+    torn = [0.0] * 10
+    torn[4], torn[9], torn[7] = 48.0, 46.0, 6.0
+    two = {"prediction": 4, "confidence": 48.0, "probabilities": torn, "abstain": False}
+    combined = ensemble({"mlp": two, "cnn": two}, FITTED)
+    assert combined == {
+        "prediction": None,
+        "confidence": pytest.approx(pool([torn, torn], [0.2, 0.9])[4], abs=1e-3),
+        "abstain": True,
+        "reason": "unsure: 4 or 9",
+    }
+
+
+def test_a_confident_pool_does_not_abstain_even_if_one_model_does():
+    replies = {
+        "mlp": ModelReply(200, 1.0, answer(2, 30.0, reason=NOT_A_DIGIT)),
+        "cnn": ModelReply(200, 1.0, answer(2, 99.0)),
+    }
+    _status, body = merge(replies, total_ms=1.0, rule=FITTED)
+    assert body["abstain"] is False and body["ensemble_prediction"] == 2
+
+
+@pytest.mark.parametrize("missing", ["mlp", "cnn"])
+def test_one_model_down_passes_on_the_others_abstention(missing):
+    present = "cnn" if missing == "mlp" else "mlp"
+    replies = {missing: down(), present: ModelReply(200, 1.0, answer(5, 40.0, reason=NOT_A_DIGIT))}
+    _status, body = merge(replies, total_ms=1.0, rule=FITTED)
+    assert body["ensemble_prediction"] is None
+    assert body["abstain"] is True and body["reason"] == NOT_A_DIGIT
+    assert body[f"{missing}_abstain"] is None
 
 
 @pytest.mark.parametrize(

@@ -1,9 +1,24 @@
 // The results panel: both models' answers, their probability charts, the ensemble and the
-// 28×28 image the models saw. Its `data-state` (empty, pending, done, error) helps tests.
+// 28×28 image the models saw. Its `data-state` (empty, pending, done, error) helps tests, and
+// `data-abstain` (true, false) says whether the ensemble declined to name a digit.
 
 import { WhyToggle } from "./explain.js";
 
 const ROLES = ["mlp", "cnn"];
+const NOT_A_DIGIT = "does not look like a digit";
+
+/** Plain words for an abstention reason: "unsure: 4 or 9" → "4 or 9? The models can't tell". */
+export function abstentionText(reason) {
+  const unsure = /^unsure: (\d) or (\d)$/.exec(reason || "");
+  if (unsure) return `${unsure[1]} or ${unsure[2]}? The models can't tell`;
+  return "That doesn't look like a digit";
+}
+
+function modelReason(reason) {
+  const unsure = /^unsure: (\d) or (\d)$/.exec(reason || "");
+  if (unsure) return `Unsure: ${unsure[1]} or ${unsure[2]}`;
+  return reason === NOT_A_DIGIT ? "Not a digit" : reason || "";
+}
 
 function percent(value) {
   return value === null || value === undefined ? "" : `${Number(value).toFixed(1)} %`;
@@ -90,8 +105,15 @@ export class ResultsPanel {
   show(data, sent = null) {
     this.el("results-empty").classList.add("hidden");
     this.el("results-error").classList.add("hidden");
-    this.el("ensemble-prediction").textContent = String(data.ensemble_prediction);
-    this.el("ensemble-confidence").textContent = percent(data.ensemble_confidence);
+    const abstain = data.abstain === true;
+    const digit = this.el("ensemble-prediction");
+    digit.textContent = abstain ? "" : String(data.ensemble_prediction);
+    digit.classList.toggle("hidden", abstain);
+    const message = this.el("abstain-message");
+    message.textContent = abstain ? abstentionText(data.reason) : "";
+    message.classList.toggle("hidden", !abstain);
+    this.root.dataset.abstain = String(abstain);
+    this.el("ensemble-confidence").textContent = abstain ? "" : percent(data.ensemble_confidence);
     const badge = this.el("agreement");
     badge.textContent =
       data.agree === true ? "Both agree" : data.agree === false ? "They disagree" : "One model only";
@@ -111,6 +133,10 @@ export class ResultsPanel {
       this.el(`${role}-prediction`).textContent = missing ? "–" : String(prediction);
       this.el(`${role}-confidence`).textContent = percent(data[`${role}_confidence`]);
       fillChart(this.el(`${role}-chart`), data.probabilities ? data.probabilities[role] : null);
+      const reason = this.el(`${role}-reason`);
+      const abstained = data[`${role}_abstain`] === true;
+      reason.textContent = abstained ? modelReason(data[`${role}_reason`]) : "";
+      reason.classList.toggle("hidden", !abstained);
       const error = this.el(`${role}-error`);
       error.textContent = errors[role] ? `Unavailable: ${errors[role]}` : "";
       error.classList.toggle("hidden", !errors[role]);
