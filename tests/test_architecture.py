@@ -6,6 +6,8 @@ Reads the source with `ast` only; nothing is imported. docs/architecture.md draw
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,7 +23,7 @@ ALLOWED: dict[str, set[str]] = {
     "recognition": set(),
     "handlers": {"recognition"},
     "training": {"recognition"},
-    "tsclient": {"recognition"},
+    "tsclient": set(),
     "webui": {"recognition", "tsclient", "stack"},  # stack.paths only: where the key file is
     "stack": {"recognition", "tsclient"},
     "scripts": {"recognition", "tsclient", "stack"},
@@ -111,3 +113,15 @@ def test_the_rules_see_every_package() -> None:
         if path.parent.name not in {"tests", "config", "deploy", "docs"}
     }
     assert found <= set(ALLOWED), sorted(found - set(ALLOWED))
+
+
+def test_the_web_ui_runs_without_torch() -> None:
+    """The web UI's image holds no torch: building the app must not import it (or OpenCV)."""
+    probe = (
+        "import sys; from webui import create_app; create_app({'TESTING': True}); "
+        "print(sorted({'torch', 'cv2', 'handlers', 'training'} & set(sys.modules)))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], cwd=REPO_ROOT, capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "[]", result.stdout + result.stderr
