@@ -21,7 +21,7 @@ import requests
 from PIL import Image
 
 from stack.ports import free_ports
-from tests.helpers import REPO_ROOT, mnist_test_set, png_bytes
+from tests.helpers import REPO_ROOT, drawn_letter, mnist_test_set, png_bytes
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.data]
 
@@ -404,3 +404,27 @@ def test_the_browser_enforces_the_csp_against_inline_script(browser, ui_url):
         assert framed == "DENY"
     finally:
         context.close()
+
+
+def test_an_abstention_is_shown_instead_of_a_digit(open_page, ui_url):
+    """A drawn letter the ensemble declines to read shows the plain message, no big digit."""
+    # This tests the UI, not the models: use the first capital the API abstains on.
+    for letter in "AKMWXBEHNRTZ":
+        data = drawn_letter(letter)
+        answer = requests.post(
+            f"{ui_url}/api/predict", files={"file": ("l.png", data, "image/png")}, timeout=30
+        ).json()
+        if answer.get("abstain") is True:
+            break
+    else:
+        pytest.fail("the API abstained on none of the drawn capitals")
+    page = open_page(f"{ui_url}/upload")
+    page.set_input_files(
+        "#file-input", files=[{"name": "letter.png", "mimeType": "image/png", "buffer": data}]
+    )
+    wait_for_result(page)
+    assert page.get_attribute("#results", "data-abstain") == "true"
+    message = page.inner_text("#abstain-message")
+    assert "doesn't look like a digit" in message or "can't tell" in message, message
+    assert not page.is_visible("#ensemble-prediction")
+    screenshot(page, "upload-abstain-desktop")
