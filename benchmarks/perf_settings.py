@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from evalsets.bench_inputs import DEFAULT_INDEX, INPUT_NAMES
+from stack.paths import DEFAULT_KEY_FILE
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MODES = ("bench", "cold-start", "soak", "fuzz")
@@ -79,7 +80,7 @@ class Settings:
     ts_url: str = opt("http://127.0.0.1:8080", "", ATTACH)
     management_url: str = opt("http://127.0.0.1:8081", "", ATTACH)
     ui_url: str = opt("http://127.0.0.1:5000", "", ATTACH)
-    key_file: str = opt(str(REPO_ROOT / "run" / "torchserve" / "key_file.json"), "", ATTACH)
+    key_file: str = opt(str(DEFAULT_KEY_FILE), "", ATTACH)
     minutes: int = opt(5, "soak minutes", "soak")
     soak_clients: int = opt(16, "", "soak")
     count: int = opt(3000, "fuzz inputs", "fuzz")

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from recognition.calibration import ece, reliability, softmax
+from recognition.catalog import ARCHS
 from recognition.constants import NUM_CLASSES
 from recognition.models import count_parameters, load_checkpoint
 from recognition.preprocessing import standardize
@@ -97,7 +98,7 @@ def write_report(report: dict[str, Any], checkpoint: Path) -> None:
 def main(argv: list[str] | None = None) -> None:
     """Entry point: print the test accuracy and per-class accuracy."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--model", choices=("mlp", "cnn"), help="evaluate weights/mnist_<model>.pt")
+    p.add_argument("--model", choices=ARCHS, help="evaluate weights/mnist_<model>.pt")
     p.add_argument("--weights", type=Path, help="checkpoint path (overrides --model)")
     p.add_argument("--data-root", help="MNIST root holding MNIST/raw (default: $MNIST_ROOT)")
     args = p.parse_args(argv)

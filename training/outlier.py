@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from recognition.catalog import ARCHS
 from recognition.models import load_checkpoint, save_checkpoint
 from training.augment import AugmentConfig, augment_batch
 from training.config import TrainConfig, default_config_path, weights_path
@@ -149,7 +150,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    p.add_argument("--model", choices=("mlp", "cnn"), required=True, help="which model")
+    p.add_argument("--model", choices=ARCHS, required=True, help="which model")
     p.add_argument("--data-root", help="MNIST root holding MNIST/raw (default: $MNIST_ROOT)")
     p.add_argument("--out", type=Path, help="checkpoint path (default: the committed one)")
     p.add_argument("--epochs", type=int, default=1, help="passes over the digits (%(default)s)")

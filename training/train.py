@@ -24,6 +24,7 @@ from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
+from recognition.catalog import ARCHS
 from recognition.constants import MNIST_MEAN, MNIST_STD
 from recognition.models import build_model, load_checkpoint, save_checkpoint
 from recognition.preprocessing import standardize
@@ -215,7 +216,7 @@ def _checkpoint_meta(report: dict[str, Any]) -> dict[str, Any]:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--model", choices=("mlp", "cnn"), required=True, help="which model to train")
+    p.add_argument("--model", choices=ARCHS, required=True, help="which model to train")
     p.add_argument("--config", type=Path, help="hyperparameter JSON (default: config/<model>_…)")
     p.add_argument("--data-root", help="MNIST root holding MNIST/raw (default: $MNIST_ROOT)")
     p.add_argument("--out", type=Path, help="checkpoint path (default: weights/mnist_<model>.pt)")

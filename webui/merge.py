@@ -21,9 +21,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from recognition.constants import NUM_CLASSES
 from webui.ensemble import DEFAULT, Ensemble
 
-NUM_CLASSES = 10
 NOT_A_DIGIT = "does not look like a digit"
 FLOOR = 1e-10  # percent; a zero probability would make the log-linear pool undefined
 

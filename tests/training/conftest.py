@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import struct
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+from tests import helpers
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -36,8 +37,8 @@ def tiny_mnist(tmp_path: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def mnist_root() -> Path:
-    """The real MNIST root from MNIST_ROOT (CI) or ../shared/mnist beside the checkout."""
-    root = Path(os.environ.get("MNIST_ROOT") or REPO_ROOT.parent / "shared" / "mnist")
+    """The real MNIST root (tests.helpers.mnist_root: the one rule for tests)."""
+    root = helpers.mnist_root()
     if not (root / "MNIST" / "raw" / "t10k-images-idx3-ubyte").is_file():
         pytest.skip(f"real MNIST not found under {root} (set MNIST_ROOT to run this test)")
     return root
