@@ -18,6 +18,7 @@ from typing import Any
 
 import psutil
 
+from benchmarks.perf_cell import process_kind
 from scripts.build_archives import build_archives
 from stack.gunicorn import Gunicorn, clean_environ, webui_environ
 from stack.paths import REPO_ROOT
@@ -68,16 +69,9 @@ def process_tree(pid: int) -> list[psutil.Process]:
 def describe_process(proc: psutil.Process) -> str:
     """A short label: the program and what it runs (java frontend, model worker, gunicorn…)."""
     try:
-        cmd = " ".join(proc.cmdline())
+        return process_kind(proc)
     except psutil.Error:
         return f"pid {proc.pid}"
-    if "org.pytorch.serve.ModelServer" in cmd:
-        return "torchserve-frontend"
-    if "model_service_worker" in cmd:
-        return "torchserve-worker"
-    if "gunicorn" in cmd or "mnist-serve-webui" in cmd:
-        return "gunicorn"
-    return proc.name()
 
 
 def rss_mib(pids: list[int]) -> list[dict[str, Any]]:

@@ -138,8 +138,7 @@ class TorchServeClient:
         timeout: float | None = None,
     ) -> requests.Response:
         """POST image bytes to /predictions/<model> with the inference key."""
-        url = f"{self.inference_url}/predictions/{model}"
-        return self.request("POST", url, "inference", timeout, data=data, headers=headers or {})
+        return self._post_image("predictions", model, data, headers, timeout)
 
     def explain(
         self,
@@ -149,7 +148,17 @@ class TorchServeClient:
         timeout: float | None = None,
     ) -> requests.Response:
         """POST image bytes to /explanations/<model> (TorchServe's explanations API)."""
-        url = f"{self.inference_url}/explanations/{model}"
+        return self._post_image("explanations", model, data, headers, timeout)
+
+    def _post_image(
+        self,
+        api: str,
+        model: str,
+        data: bytes,
+        headers: dict[str, str] | None,
+        timeout: float | None,
+    ) -> requests.Response:
+        url = f"{self.inference_url}/{api}/{model}"
         return self.request("POST", url, "inference", timeout, data=data, headers=headers or {})
 
     def describe_response(self, model: str, timeout: float | None = None) -> requests.Response:

@@ -7,7 +7,6 @@ the repository's config/gunicorn.conf.py, both on free loopback ports.
 
 from __future__ import annotations
 
-import io
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -16,23 +15,18 @@ from typing import Any
 
 import pytest
 import requests
-from PIL import Image, ImageDraw
 
 from stack.gunicorn import Gunicorn, clean_environ
 from stack.launcher import Launcher
 from stack.ports import free_ports
 from stack.torchserve import TorchServe
 from tests.helpers import LiveTorchServe, loopback_overrides
+from tests.webui.conftest import drawn_zero
 
 
 def digit_png(size: int = 280) -> bytes:
     """A canvas-like PNG every model input check accepts: a thick dark '0' drawn on white."""
-    canvas = Image.new("L", (size, size), 255)
-    box = (size * 0.32, size * 0.18, size * 0.68, size * 0.82)
-    ImageDraw.Draw(canvas).ellipse(box, outline=20, width=max(2, size // 14))
-    buffer = io.BytesIO()
-    canvas.save(buffer, format="PNG")
-    return buffer.getvalue()
+    return drawn_zero(size)
 
 
 @dataclass
