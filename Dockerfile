@@ -90,7 +90,8 @@ COPY --from=serving-venv /opt/venv /opt/venv
 COPY scripts/__init__.py scripts/torchserve_foreground.py scripts/healthcheck.py scripts/
 COPY stack/ stack/
 COPY tsclient/ tsclient/
-COPY recognition/__init__.py recognition/catalog.py recognition/limits.py recognition/
+COPY recognition/__init__.py recognition/catalog.py recognition/constants.py recognition/limits.py \
+    recognition/
 COPY config/config.properties config/log4j2.xml config/
 COPY --from=archives /src/model_store/ model_store/
 # run/ holds TorchServe's work dir (logs, key_file.json, its TMPDIR): the one writable place.
@@ -114,7 +115,8 @@ COPY --from=webui-venv /opt/venv /opt/venv
 COPY webui/ webui/
 COPY tsclient/ tsclient/
 COPY stack/__init__.py stack/paths.py stack/
-COPY recognition/__init__.py recognition/catalog.py recognition/limits.py recognition/
+COPY recognition/__init__.py recognition/catalog.py recognition/constants.py recognition/limits.py \
+    recognition/
 COPY config/gunicorn.conf.py config/ensemble.json config/
 ENV GUNICORN_BIND=0.0.0.0:5000 \
     GUNICORN_ACCESS_LOG=- \
