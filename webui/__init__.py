@@ -13,7 +13,7 @@ from typing import Any
 
 from flask import Flask
 
-from webui import api, config, errors, pages, security, torchserve
+from webui import api, config, errors, pages, security, shedding, torchserve
 from webui.payload import InMemoryRequest
 
 
@@ -30,6 +30,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     _log_like_the_server()
     torchserve.init_app(app)
     security.init_app(app)
+    shedding.init_app(app)
     errors.init_app(app)
     app.register_blueprint(api.bp)
     app.register_blueprint(pages.bp)
