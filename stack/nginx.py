@@ -76,6 +76,7 @@ class DoorSettings:
     max_body_bytes: int = max_request_bytes()
     ui_wait: float = UI_WAIT  # seconds the UI may take before answering (its TorchServe wait)
     max_predictions: int = 16  # predictions in flight to gunicorn, all clients together
+    max_large_uploads: int = 4  # of which uploads of 1 MB or more
     health_timeout: float = 3.0
     connect_timeout: float = 1.0
 
@@ -136,6 +137,7 @@ def render(
         "PROXY_CONNECT_TIMEOUT": f"{settings.connect_timeout:g}",
         "HEALTH_TIMEOUT": f"{settings.health_timeout:g}",
         "MAX_PREDICTIONS": str(settings.max_predictions),
+        "MAX_LARGE_UPLOADS": str(settings.max_large_uploads),
         "ERROR_PAGES": pages,
         "ERROR_LOCATIONS": locations,
     }
@@ -196,7 +198,7 @@ class Nginx:
 
     def write_config(self) -> Path:
         """Render the configuration into the prefix (with its temp and log dirs); returns it."""
-        for sub in ("logs", "client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
+        for sub in ("logs", "client_body", "proxy", "fastcgi", "uwsgi", "scgi", "cache"):
             (self.prefix / sub).mkdir(parents=True, exist_ok=True)
         self.conf_path.write_text(render(self.listen, self.upstream, self.prefix, self.settings))
         return self.conf_path
