@@ -11,6 +11,7 @@ stack/headers.py: nothing in the template is typed in twice. nginx runs in the f
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import math
@@ -128,6 +129,7 @@ def render(
     values = {
         "USER": "user root;" if os.geteuid() == 0 else "",  # root's workers would be nobody's
         "PREFIX": str(prefix),
+        "BODY_DIR": str(body_dir(prefix)),
         "ERROR_LOG": str(prefix / "logs" / "error.log"),
         "ACCESS_LOG": "off",
         "LISTEN": listen,
@@ -149,6 +151,16 @@ def render(
             f"unrendered placeholder in {NGINX_TEMPLATE}: {text[text.index('{{') :][:40]}"
         )
     return text
+
+
+def body_dir(prefix: Path) -> Path:
+    """Where nginx buffers request bodies: a directory of its own on /dev/shm if there is one
+    (named after the prefix, so two front doors never share it), else under the prefix."""
+    shm = Path("/dev/shm")
+    if not shm.is_dir():
+        return prefix / "client_body"
+    digest = hashlib.sha256(str(prefix).encode()).hexdigest()[:12]
+    return shm / f"mnist-serve-nginx-{digest}"
 
 
 def wait_answering(url: str, process: subprocess.Popen[bytes], timeout: float) -> None:
@@ -198,8 +210,9 @@ class Nginx:
 
     def write_config(self) -> Path:
         """Render the configuration into the prefix (with its temp and log dirs); returns it."""
-        for sub in ("logs", "client_body", "proxy", "fastcgi", "uwsgi", "scgi", "cache"):
+        for sub in ("logs", "proxy", "fastcgi", "uwsgi", "scgi", "cache"):
             (self.prefix / sub).mkdir(parents=True, exist_ok=True)
+        body_dir(self.prefix).mkdir(parents=True, exist_ok=True)
         self.conf_path.write_text(render(self.listen, self.upstream, self.prefix, self.settings))
         return self.conf_path
 
@@ -228,7 +241,8 @@ class Nginx:
         return self.url
 
     def stop(self, timeout: float = 10.0) -> None:
-        """SIGQUIT (finish the requests in progress), then SIGKILL after `timeout` seconds."""
+        """SIGQUIT (finish the requests in progress), then SIGKILL after `timeout` seconds; the
+        buffered bodies' directory goes with it."""
         if not self.is_running():
             return
         self.process.send_signal(signal.SIGQUIT)
@@ -237,6 +251,7 @@ class Nginx:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait(timeout=5)
+        shutil.rmtree(body_dir(self.prefix), ignore_errors=True)
 
     def log_tail(self, chars: int = 2000) -> str:
         """The end of nginx's error log, for error messages."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -11,7 +12,15 @@ import pytest
 from recognition.limits import max_request_bytes
 from stack.headers import security_headers
 from stack.launcher import door_settings
-from stack.nginx import ERROR_STATUSES, DoorSettings, Nginx, NginxError, find_nginx, render
+from stack.nginx import (
+    ERROR_STATUSES,
+    DoorSettings,
+    Nginx,
+    NginxError,
+    body_dir,
+    find_nginx,
+    render,
+)
 from webui import config as ui_config
 from webui.security import HEADERS
 
@@ -70,11 +79,14 @@ def test_the_rendered_configuration_is_valid_for_nginx(tmp_path: Path) -> None:
     except NginxError as exc:
         pytest.skip(str(exc))
     door = Nginx("127.0.0.1:5000", "127.0.0.1:5001", tmp_path)
-    conf = door.write_config()
-    checked = subprocess.run(
-        [nginx, "-t", "-p", str(tmp_path), "-c", str(conf)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    try:
+        conf = door.write_config()
+        checked = subprocess.run(
+            [nginx, "-t", "-p", str(tmp_path), "-c", str(conf)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    finally:
+        shutil.rmtree(body_dir(tmp_path), ignore_errors=True)
     assert checked.returncode == 0, checked.stderr
