@@ -122,15 +122,22 @@ def error_pages() -> tuple[str, str]:
 
 
 def render(
-    listen: str, upstream: str, prefix: Path, settings: DoorSettings = DoorSettings()
+    listen: str,
+    upstream: str,
+    prefix: Path,
+    settings: DoorSettings = DoorSettings(),
+    *,
+    container: bool = False,
 ) -> str:
-    """nginx.conf for a front door on `listen` in front of gunicorn at `upstream`."""
+    """nginx.conf for a front door on `listen` in front of gunicorn at `upstream`. `container`:
+    for an image (started unprivileged, errors to stderr, bodies under the prefix)."""
     pages, locations = error_pages()
+    as_root = os.geteuid() == 0 and not container
     values = {
-        "USER": "user root;" if os.geteuid() == 0 else "",  # root's workers would be nobody's
+        "USER": "user root;" if as_root else "",  # root's workers would be nobody's
         "PREFIX": str(prefix),
-        "BODY_DIR": str(body_dir(prefix)),
-        "ERROR_LOG": str(prefix / "logs" / "error.log"),
+        "BODY_DIR": str(prefix / "client_body" if container else body_dir(prefix)),
+        "ERROR_LOG": "/dev/stderr" if container else str(prefix / "logs" / "error.log"),
         "ACCESS_LOG": "off",
         "LISTEN": listen,
         "UPSTREAM": upstream,
@@ -243,14 +250,13 @@ class Nginx:
     def stop(self, timeout: float = 10.0) -> None:
         """SIGQUIT (finish the requests in progress), then SIGKILL after `timeout` seconds; the
         buffered bodies' directory goes with it."""
-        if not self.is_running():
-            return
-        self.process.send_signal(signal.SIGQUIT)
-        try:
-            self.process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=5)
+        if self.is_running():
+            self.process.send_signal(signal.SIGQUIT)
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=5)
         shutil.rmtree(body_dir(self.prefix), ignore_errors=True)
 
     def log_tail(self, chars: int = 2000) -> str:
