@@ -2,9 +2,10 @@
 
 `/api/predict` and `/api/explain` take slots of a non-blocking weighted semaphore for as long as
 they run: one slot, plus one per MiB of the request body (decoding a 6 MB photo costs the models
-a hundred times what a 28×28 PNG does), at most all of them. When too few are free the request
+a hundred times what a 28×28 PNG does), at most all but one. When too few are free the request
 is answered 503 with Retry-After straight away rather than queued behind work that would time
-out anyway: with the default 6 slots a process runs six drawings at once, or one phone photo.
+out anyway: with the default 6 slots a process runs six drawings at once, or one phone photo
+and one drawing.
 `/api/health` and the pages take no slot, so with MAX_IN_FLIGHT below gunicorn's thread count
 there are always threads left for them.
 """
@@ -35,10 +36,12 @@ class InFlight:
         self._lock = threading.Lock()
 
     def cost(self, body_bytes: int | None) -> int:
-        """Slots a request of `body_bytes` takes: 1 + 1 per MiB, all when the size is unknown."""
+        """Slots a request of `body_bytes` takes: 1 + 1 per MiB, at most all but one (so a
+        drawing still fits beside a photo), the most when the size is unknown."""
+        most = max(1, self.limit - 1)
         if body_bytes is None:
-            return self.limit
-        return min(self.limit, 1 + body_bytes // SLOT_BYTES)
+            return most
+        return min(most, 1 + body_bytes // SLOT_BYTES)
 
     def try_enter(self, cost: int = 1) -> bool:
         """Take `cost` slots if that many are free; False at once otherwise."""

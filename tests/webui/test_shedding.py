@@ -81,13 +81,16 @@ def test_in_flight_never_blocks() -> None:
 
 
 def test_large_bodies_cost_more_slots() -> None:
-    """A drawing takes one slot, a 6 MB photo all six, an unknown length all of them."""
+    """A drawing takes one slot, a 6 MB photo all but one (a drawing still fits beside it)."""
     slots = shedding.InFlight(6)
     assert slots.cost(30_000) == 1
     assert slots.cost(2 * shedding.SLOT_BYTES) == 3
-    assert slots.cost(6_000_000) == 6 and slots.cost(14_000_000) == 6
-    assert slots.cost(None) == 6
-    assert slots.try_enter(slots.cost(30_000))
-    assert not slots.try_enter(slots.cost(6_000_000))  # one drawing in flight: no room for it
-    slots.leave(1)
-    assert slots.try_enter(6) and not slots.try_enter(1)
+    assert slots.cost(6_000_000) == 5 and slots.cost(14_000_000) == 5
+    assert slots.cost(None) == 5
+    assert slots.try_enter(slots.cost(6_000_000))
+    assert not slots.try_enter(slots.cost(2 * shedding.SLOT_BYTES))
+    assert slots.try_enter(slots.cost(30_000))  # the drawing beside the photo
+    assert not slots.try_enter(1)
+    slots.leave(5)
+    assert slots.try_enter(3)
+    assert shedding.InFlight(1).cost(6_000_000) == 1
