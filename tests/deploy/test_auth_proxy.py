@@ -195,7 +195,7 @@ def test_large_images_reach_torchserve(proxy: Proxy) -> None:
 
 
 def test_a_wrong_key_is_refused_before_the_body_is_read(proxy: Proxy) -> None:
-    """Headers announcing a 13 MB body and no body at all: 401 at once (nginx checks the key in
+    """Headers announcing a 14 MB body and no body at all: 401 at once (nginx checks the key in
     its rewrite phase, before reading the body; TorchServe itself would read it all first)."""
     limit = int(TorchServe(environ={}).config["max_request_size"])
     host, port = proxy.inference.removeprefix("http://").split(":")
