@@ -56,13 +56,17 @@ def quantile(values: Sequence[float], q: float) -> float | None:
     return round(1000 * ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1)
 
 
-def summary(outcomes: Sequence[Outcome]) -> dict[str, Any]:
-    """Success rate (200s), p50/p99 latency over all answers, and the statuses seen."""
+def summary(outcomes: Sequence[Outcome], scheduled: int | None = None) -> dict[str, Any]:
+    """Success rate (200s), p50/p99 latency over all answers, and the statuses seen; with
+    `scheduled` (the probes a client never held up would have sent) also the share of those
+    that succeeded: a probe stuck 10 s sends no others meanwhile."""
     ok = [o for o in outcomes if o.status == 200]
     times = [o.seconds for o in outcomes]
     return {
         "requests": len(outcomes),
         "success_rate": round(len(ok) / len(outcomes), 3) if outcomes else None,
+        "scheduled": scheduled,
+        "scheduled_success_rate": round(len(ok) / scheduled, 3) if scheduled else None,
         "p50_ms": quantile(times, 0.5),
         "p99_ms": quantile(times, 0.99),
         "statuses": dict(Counter(str(o.status) for o in outcomes)),
@@ -120,8 +124,8 @@ def measure(url: str, attack: Callable[[str], Any], seconds: float, png: bytes) 
         thread.join(timeout=seconds + 30)
         attacked = result.result(timeout=seconds + 120)
     return {
-        "probes": summary(probes),
-        "health": summary(health),
+        "probes": summary(probes, round(seconds / PROBE_INTERVAL_S)),
+        "health": summary(health, round(seconds / HEALTH_INTERVAL_S)),
         "attack": attack_summary(attacked),
     }
 

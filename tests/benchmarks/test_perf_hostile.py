@@ -20,6 +20,7 @@ def test_summary_counts_successes_and_quantiles() -> None:
     assert result["p50_ms"] == 510.0 and result["p99_ms"] == 1000.0
     assert result["statuses"] == {"200": 50, "503": 50}
     assert perf_hostile.summary([])["success_rate"] is None
+    assert perf_hostile.summary(outcomes, 200)["scheduled_success_rate"] == 0.25
 
 
 def test_attackers_never_use_the_probes_address() -> None:
