@@ -4,9 +4,14 @@
 #
 #   docker build --target torchserve -t mnist-serve-torchserve:1.0.0 .
 #   docker build --target webui -t mnist-serve-webui:1.0.0 .
+#   docker build --target webui-door -t mnist-serve-webui-door:1.0.0 .
 #
 #   docker run --rm -p 8080-8082:8080-8082 mnist-serve-torchserve:1.0.0             # CPU workers
 #   docker run --rm --gpus all -p 8080-8082:8080-8082 mnist-serve-torchserve:1.0.0  # GPU workers
+#
+#   # The web UI behind its nginx front door, sharing one network namespace (as in the pod):
+#   docker run -d --name webui -p 8000:8000 -e GUNICORN_BIND=127.0.0.1:5000 mnist-serve-webui:1.0.0
+#   docker run -d --name webui-door --network container:webui mnist-serve-webui-door:1.0.0
 #
 # Base image: the official python:3.11-slim-bookworm, pinned by tag: Debian 12 with Python 3.11,
 # the platform `make run` is developed and tested on, so `pip install -r requirements.txt` gives
@@ -22,7 +27,10 @@
 # overrides), config/gunicorn.conf.py. Both services ship tsclient/, the one TorchServe client,
 # and the leaf modules of recognition/ (the model list, the upload limit; no torch). The
 # torchserve target runs the launcher stack/; the web UI needs only stack/paths.py (where the
-# key file is). docs/deployment.md has the details.
+# key file is) and stack/headers.py (its security headers). webui-door is nginx with
+# config/nginx.conf.template rendered at build time by stack/nginx_render.py (the body limit
+# from recognition/limits.py, the error pages' headers from stack/headers.py): the public entry
+# point in front of gunicorn on 127.0.0.1:5000. docs/deployment.md has the details.
 
 ARG PYTHON_IMAGE=python:3.11.13-slim-bookworm
 
@@ -114,7 +122,7 @@ FROM runtime AS webui
 COPY --from=webui-venv /opt/venv /opt/venv
 COPY webui/ webui/
 COPY tsclient/ tsclient/
-COPY stack/__init__.py stack/paths.py stack/
+COPY stack/__init__.py stack/headers.py stack/paths.py stack/
 COPY recognition/__init__.py recognition/catalog.py recognition/constants.py recognition/limits.py \
     recognition/
 COPY config/gunicorn.conf.py config/ensemble.json config/
@@ -127,3 +135,26 @@ EXPOSE 5000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:5000/', timeout=4)"]
 CMD ["gunicorn", "-c", "config/gunicorn.conf.py", "webui:create_app()"]
+
+# ---------------------------------------------------------------------------------------------
+# The front door's nginx.conf, rendered by the same code `make run` uses.
+FROM webui-venv AS webui-door-config
+WORKDIR /src
+COPY stack/ stack/
+COPY tsclient/ tsclient/
+COPY recognition/__init__.py recognition/catalog.py recognition/limits.py recognition/
+COPY config/nginx.conf.template config/
+RUN /opt/venv/bin/python -m stack.nginx_render --listen 0.0.0.0:8000 \
+        --upstream 127.0.0.1:5000 --prefix /tmp > /src/nginx.conf
+
+# ---------------------------------------------------------------------------------------------
+# nginx in front of the web UI (the same pinned unprivileged image as the auth-proxy sidecar):
+# buffers whole requests, short client deadlines, per-client limits, JSON error pages. Runs
+# beside the webui container in one network namespace (a pod, or --network container:webui).
+FROM nginxinc/nginx-unprivileged:1.28.0-alpine AS webui-door
+COPY --from=webui-door-config /src/nginx.conf /etc/nginx/nginx.conf
+USER 101:101
+EXPOSE 8000
+HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
+    CMD ["wget", "-q", "-O", "/dev/null", "http://127.0.0.1:8000/"]
+CMD ["nginx", "-c", "/etc/nginx/nginx.conf", "-g", "daemon off;"]

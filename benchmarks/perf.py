@@ -9,6 +9,7 @@
     python -m benchmarks.perf cold-start --repeat 3   # `torchserve_ctl start` → both READY
     python -m benchmarks.perf soak --minutes 5        # 16 clients, RSS of every process
     python -m benchmarks.perf fuzz --count 3000       # mutated PNG/JPEG/GIF through the API
+    python -m benchmarks.perf hostile --hostile-seconds 15   # attacks, with/without nginx
 
 Bench mode measures, side by side on the same three images (evalsets.bench_inputs: 28×28 PNG,
 280×280 canvas PNG, 1600×1200 phone JPEG) and at 1, 4, 16 and 64 concurrent clients: (a) the
@@ -38,6 +39,7 @@ from typing import Any
 from benchmarks.perf_bench import bench
 from benchmarks.perf_coldstart import cold_start
 from benchmarks.perf_fuzzing import fuzz
+from benchmarks.perf_hostile import hostile
 from benchmarks.perf_plot import plot
 from benchmarks.perf_settings import REPO_ROOT, Settings, parse
 from benchmarks.perf_soak import soak
@@ -49,6 +51,7 @@ MODES: dict[str, tuple[Callable[[Settings], dict[str, Any]], str]] = {
     "cold-start": (cold_start, "coldstart.json"),
     "soak": (soak, "soak.json"),
     "fuzz": (fuzz, "fuzz.json"),
+    "hostile": (hostile, "hostile.json"),
 }
 
 

@@ -21,7 +21,8 @@ from evalsets.bench_inputs import DEFAULT_INDEX, INPUT_NAMES
 from stack.paths import DEFAULT_KEY_FILE
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-MODES = ("bench", "cold-start", "soak", "fuzz")
+MODES = ("bench", "cold-start", "soak", "fuzz", "hostile")
+HOSTILE_ATTACKS = ("quiet", "slow-headers", "idle-connections", "upload-burst")
 TARGETS = {
     "inproc_mlp": "in-process: preprocessing + MLP",
     "inproc_cnn": "in-process: preprocessing + CNN",
@@ -87,6 +88,11 @@ class Settings:
     start: int = opt(0, "first fuzz mutant number", "fuzz")
     fuzz_clients: int = opt(4, "", "fuzz")
     max_seconds: float = opt(5.0, "slowest answer allowed in fuzz", "fuzz")
+    hostile_seconds: float = opt(20.0, "seconds per attack and target", "hostile")
+    hostile_clients: int = opt(200, "attacking sockets/clients (idle: 1.5×)", "hostile")
+    hostile_attacks: list[str] = opt(
+        list(HOSTILE_ATTACKS), "attacks", "hostile", choices=HOSTILE_ATTACKS
+    )
 
 
 def _value_type(hint: Any) -> tuple[Any, bool]:

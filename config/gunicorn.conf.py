@@ -26,5 +26,11 @@ loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
 proc_name = "mnist-serve-webui"
 # Heartbeat files in memory where there is a tmpfs (containers often have a disk-backed /tmp).
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
+# Request limits above the front door's (config/nginx.conf.template: a request line or header
+# longer than 4 KiB, or headers over 17 KiB in all, are refused by nginx with JSON), so
+# gunicorn's own HTML 400/431 pages are never what a client behind nginx sees.
+limit_request_line = 8190
+limit_request_field_size = 8190
+limit_request_fields = 8192
 # No control socket: its default path is shared by every gunicorn of the user (tests run several).
 control_socket_disable = True

@@ -1,15 +1,16 @@
 """What `make run` does: TorchServe with both models and the web UI, in the foreground.
 
     python -m scripts.run                                  # web UI on http://127.0.0.1:5000
-    GUNICORN_BIND=127.0.0.1:8000 python -m scripts.run     # other settings: config/gunicorn.conf.py
+    GUNICORN_BIND=127.0.0.1:8000 python -m scripts.run     # the public address (nginx's)
     TS_INFERENCE_ADDRESS=http://127.0.0.1:9080 TS_MANAGEMENT_ADDRESS=http://127.0.0.1:9081 \\
         python -m scripts.run                              # TorchServe elsewhere; the UI follows
 
 Builds the model archives from the committed weights, starts TorchServe from run/torchserve/
 (config/config.properties with TS_* overrides; one that already runs there is used and left
 running), waits until both models are READY, then serves the web UI under gunicorn pointed at
-it. Ctrl-C or SIGTERM stops the web UI, then the TorchServe it started; either dying on its own
-stops the other and exits 1.
+it on an internal loopback port, behind nginx (config/nginx.conf.template, prefix run/nginx/)
+on the public address. Ctrl-C or SIGTERM stops nginx, the web UI, then the TorchServe it
+started; any of them dying on its own stops the others and exits 1.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from scripts.build_archives import build_archives
 from stack.foreground import Shutdown, stop_on_signals, wait_while
 from stack.gunicorn import GunicornError
 from stack.launcher import Launcher, configured_bind
+from stack.nginx import NginxError
 from stack.paths import DEFAULT_MODEL_STORE, DEFAULT_WORK_DIR
 from stack.torchserve import TorchServe, TorchServeError
 
@@ -54,14 +56,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             build_archives(model_store=args.model_store)
             server = TorchServe(args.work_dir, args.model_store)
             with Launcher(server, configured_bind(), ready_timeout=args.timeout) as stack:
-                log.info("web UI: %s  (Ctrl-C stops it)", stack.ui.url)
+                log.info("web UI: %s  (Ctrl-C stops it)", stack.url)
                 status = wait_while(stack.running)
                 log.error("a server exited on its own: stopping the other")
                 return status
     except Shutdown as exc:
         log.info("%s: stopped", exc)
         return 0
-    except (TorchServeError, GunicornError, FileNotFoundError) as exc:
+    except (TorchServeError, GunicornError, NginxError, FileNotFoundError) as exc:
         log.error("%s", exc)
         return 1
 

@@ -1,8 +1,12 @@
-"""TorchServe and the gunicorn web UI together, on given ports, as one context manager.
+"""TorchServe, the gunicorn web UI and its nginx front door, on given ports, as one context manager.
 
     with Launcher(TorchServe(work_dir, store, overrides=...), "127.0.0.1:5000") as stack:
-        requests.get(stack.ui.url + "/api/health")
+        requests.get(stack.url + "/api/health")       # through nginx
+        requests.get(stack.ui.url + "/api/health")    # gunicorn itself, on an internal port
 
+Start order: TorchServe (until READY) → gunicorn on a free 127.0.0.1 port (until healthy) →
+nginx on the public `bind` (until it answers); stop order the reverse. `front_door=False` puts
+gunicorn itself on `bind` (the tests of the app alone, the baseline of the hostile benchmark).
 The web UI is pointed at the server's addresses and key file. A TorchServe that already runs
 from the same work dir is used and left running (as `make run` always did); one the launcher
 started is stopped with the UI, also when the start fails half way.
@@ -15,12 +19,23 @@ import os
 import runpy
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
+from unittest import mock
 
 from stack.gunicorn import APP, Gunicorn, webui_environ
+from stack.nginx import UI_WAIT, DoorSettings, Nginx
 from stack.paths import GUNICORN_CONFIG
+from stack.ports import free_ports
 from stack.torchserve import TorchServe
 
 log = logging.getLogger("stack.launcher")
+
+
+def gunicorn_settings(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """config/gunicorn.conf.py evaluated under `environ` (GUNICORN_* overrides applied)."""
+    environ = dict(os.environ if environ is None else environ)
+    with mock.patch.dict(os.environ, environ, clear=True):  # the file reads os.environ
+        return runpy.run_path(str(GUNICORN_CONFIG))
 
 
 def configured_bind(environ: Mapping[str, str] | None = None) -> str:
@@ -28,11 +43,25 @@ def configured_bind(environ: Mapping[str, str] | None = None) -> str:
     environ = os.environ if environ is None else environ
     if environ.get("GUNICORN_BIND"):
         return environ["GUNICORN_BIND"]
-    return str(runpy.run_path(str(GUNICORN_CONFIG))["bind"])
+    return str(gunicorn_settings({})["bind"])
+
+
+def door_settings(environ: Mapping[str, str]) -> DoorSettings:
+    """The front door's limits for a web UI started with `environ` (its WEBUI_*/GUNICORN_*)."""
+    ui_wait = UI_WAIT
+    if environ.get("WEBUI_READ_TIMEOUT") or environ.get("WEBUI_CONNECT_TIMEOUT"):
+        ui_wait = float(environ.get("WEBUI_READ_TIMEOUT") or 5.0) + float(
+            environ.get("WEBUI_CONNECT_TIMEOUT") or 0.5
+        )
+    conf = gunicorn_settings(environ)
+    # Every thread of every worker: the UI sheds beyond its own limit with a JSON 503 itself.
+    return DoorSettings(
+        ui_wait=ui_wait, max_predictions=int(conf["workers"]) * int(conf["threads"])
+    )
 
 
 class Launcher:
-    """A TorchServe and the web UI in front of it, started together and stopped together."""
+    """A TorchServe, the web UI in front of it and nginx in front of that, started together."""
 
     def __init__(
         self,
@@ -43,6 +72,8 @@ class Launcher:
         ui_log: Path | None = None,
         app: str = APP,
         ready_timeout: float = 120.0,
+        front_door: bool = True,
+        door_dir: Path | None = None,
     ) -> None:
         self.server = server
         env = {**server.environ, **(ui_env or {})}
@@ -50,12 +81,24 @@ class Launcher:
             server.inference_url, server.management_url, server.key_file
         ).items():
             env.setdefault(key, value)  # an explicit WEBUI_* setting wins
-        self.ui = Gunicorn(bind, env, ui_log, app=app)
+        self.door: Nginx | None = None
+        ui_bind = bind
+        if front_door:
+            (port,) = free_ports(1)
+            ui_bind = f"127.0.0.1:{port}"
+            prefix = door_dir or server.work_dir.parent / "nginx"
+            self.door = Nginx(bind, ui_bind, prefix, door_settings(env))
+        self.ui = Gunicorn(ui_bind, env, ui_log, app=app)
         self.ready_timeout = ready_timeout
         self.owns_server = False
 
+    @property
+    def url(self) -> str:
+        """The public URL: nginx's, or gunicorn's without a front door."""
+        return self.door.url if self.door is not None else self.ui.url
+
     def start(self) -> None:
-        """Start TorchServe (unless it already runs) until READY, then the UI until healthy."""
+        """TorchServe (unless it already runs) until READY, the UI until healthy, then nginx."""
         if self.server.is_running():
             log.info("TorchServe already runs (pid %s): using it", self.server.pid())
         else:
@@ -64,16 +107,21 @@ class Launcher:
         try:
             self.server.wait_ready(self.ready_timeout)
             self.ui.start(self.ready_timeout)
+            if self.door is not None:
+                self.door.start()
         except BaseException:
             self.stop()
             raise
 
     def running(self) -> bool:
-        """True while both the UI and TorchServe are alive."""
-        return self.ui.is_running() and self.server.is_running()
+        """True while nginx (if any), the UI and TorchServe are all alive."""
+        door_up = self.door is None or self.door.is_running()
+        return door_up and self.ui.is_running() and self.server.is_running()
 
     def stop(self) -> None:
-        """Stop the UI, then TorchServe if this launcher started it."""
+        """Stop nginx, the UI, then TorchServe if this launcher started it."""
+        if self.door is not None:
+            self.door.stop()
         self.ui.stop()
         if self.owns_server:
             self.server.stop()

@@ -13,3 +13,5 @@ GUNICORN_CONFIG = REPO_ROOT / "config" / "gunicorn.conf.py"
 DEFAULT_WORK_DIR = REPO_ROOT / "run" / "torchserve"
 DEFAULT_MODEL_STORE = REPO_ROOT / "model_store"
 DEFAULT_KEY_FILE = DEFAULT_WORK_DIR / KEY_FILE_NAME
+NGINX_TEMPLATE = REPO_ROOT / "config" / "nginx.conf.template"
+DEFAULT_NGINX_DIR = REPO_ROOT / "run" / "nginx"

@@ -6,6 +6,10 @@ key_file.json) on five free loopback ports with one worker per model, waits unti
 READY, and stops it at the end of the session, also when a test or the start-up fails. A missing
 weights file is replaced by an untrained placeholder (listed in `.untrained`) so the serving tests
 still run; accuracy tests skip such a model. TEST_WEIGHTS_DIR serves other weights than weights/.
+
+The `front_door` fixture (module scope) is the whole public stack of `make run` in front of
+that TorchServe: gunicorn with config/gunicorn.conf.py on an internal port and nginx
+(config/nginx.conf.template) on a free loopback port; skipped where nginx is not installed.
 """
 
 from __future__ import annotations
@@ -17,6 +21,9 @@ from pathlib import Path
 import pytest
 
 from scripts.build_archives import build_archives
+from stack.launcher import Launcher
+from stack.nginx import NginxError, find_nginx
+from stack.ports import free_ports
 from stack.torchserve import TorchServe, TorchServeError, find_java
 from tests.helpers import REPO_ROOT, LiveTorchServe, loopback_overrides
 
@@ -68,3 +75,25 @@ def torchserve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveTorchSe
         yield LiveTorchServe(server, weights, untrained)
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="module")
+def front_door(
+    torchserve: LiveTorchServe, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Launcher]:
+    """nginx → gunicorn → the session's TorchServe, as `make run` serves; `.url` is nginx's."""
+    try:
+        find_nginx()
+    except NginxError as exc:
+        pytest.skip(str(exc))
+    work = tmp_path_factory.mktemp("front_door")
+    (port,) = free_ports(1)
+    server = torchserve.server
+    launcher = Launcher(
+        server,
+        f"127.0.0.1:{port}",
+        ui_log=work / "gunicorn.log",
+        door_dir=work / "nginx",
+    )
+    with launcher:  # TorchServe already runs: the launcher uses it and leaves it running
+        yield launcher

@@ -24,7 +24,7 @@ ALLOWED: dict[str, set[str]] = {
     "handlers": {"recognition"},
     "training": {"recognition"},
     "tsclient": set(),
-    "webui": {"recognition", "tsclient", "stack"},  # stack.paths only: where the key file is
+    "webui": {"recognition", "tsclient", "stack"},  # stack.paths (key file), stack.headers
     "stack": {"recognition", "tsclient"},
     "scripts": {"recognition", "tsclient", "stack"},
     "evalsets": {"recognition", "training"},

@@ -13,7 +13,7 @@ from typing import Any
 
 from flask import Flask
 
-from webui import api, config, ensemble, errors, pages, security, torchserve
+from webui import api, config, ensemble, errors, pages, security, shedding, torchserve
 from webui.payload import InMemoryRequest
 
 
@@ -31,6 +31,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     torchserve.init_app(app)
     ensemble.init_app(app)
     security.init_app(app)
+    shedding.init_app(app)
     errors.init_app(app)
     app.register_blueprint(api.bp)
     app.register_blueprint(pages.bp)

@@ -13,6 +13,8 @@
     WEBUI_HEALTH_TIMEOUT   seconds to wait for a management describe        2
     WEBUI_POOL_SIZE        pooled keep-alive connections per TorchServe host 32
     WEBUI_MAX_UPLOAD_MB    largest image accepted, in MiB                   10
+    WEBUI_MAX_IN_FLIGHT    predictions/explanations at once per process, beyond it 503
+                           (default: GUNICORN_THREADS − HEALTH_RESERVE, i.e. 8 − 2 = 6)
 
 A bad value fails at start-up with a message naming the variable.
 """
@@ -25,6 +27,11 @@ from typing import Any
 from recognition.catalog import spec
 from recognition.limits import MAX_IMAGE_BYTES, MIB, max_request_bytes
 from stack.paths import DEFAULT_KEY_FILE
+
+# gunicorn threads per process (config/gunicorn.conf.py's default; GUNICORN_THREADS sets both)
+# and how many of them predictions leave free for /api/health and the pages.
+GUNICORN_THREADS = 8
+HEALTH_RESERVE = 2
 
 DEFAULTS: dict[str, Any] = {
     "INFERENCE_URL": "http://127.0.0.1:8080",
@@ -40,6 +47,8 @@ DEFAULTS: dict[str, Any] = {
     "HEALTH_TIMEOUT": 2.0,
     "POOL_SIZE": 32,
     "MAX_UPLOAD_MB": MAX_IMAGE_BYTES / MIB,
+    "THREADS": GUNICORN_THREADS,
+    "MAX_IN_FLIGHT": None,  # None: derived from THREADS
 }
 
 
@@ -87,6 +96,7 @@ PARSERS: dict[str, Callable[[str], Any]] = {
     "HEALTH_TIMEOUT": _positive_float,
     "POOL_SIZE": _positive_int,
     "MAX_UPLOAD_MB": _positive_float,
+    "MAX_IN_FLIGHT": _positive_int,
 }
 
 
@@ -101,13 +111,22 @@ def from_env(environ: Mapping[str, str]) -> dict[str, Any]:
             settings[key] = parse(raw.strip())
         except ValueError as exc:
             raise ValueError(f"WEBUI_{key}={raw!r}: {exc}") from exc
+    if environ.get("GUNICORN_THREADS"):
+        settings["THREADS"] = _positive_int(environ["GUNICORN_THREADS"].strip())
     return derive(settings)
 
 
 def derive(settings: Mapping[str, Any]) -> dict[str, Any]:
-    """Add the values computed from others: model names per role and Flask's body limit."""
+    """Add the values computed from others: model names, Flask's body limit, in-flight limit."""
     out = dict(settings)
     out["MODELS"] = {"mlp": out["MLP_MODEL"], "cnn": out["CNN_MODEL"]}
     out["MAX_IMAGE_BYTES"] = int(out["MAX_UPLOAD_MB"] * MIB)
     out["MAX_CONTENT_LENGTH"] = max_request_bytes(out["MAX_IMAGE_BYTES"])
+    if out.get("MAX_IN_FLIGHT") is None:
+        out["MAX_IN_FLIGHT"] = max_in_flight(out["THREADS"])
     return out
+
+
+def max_in_flight(threads: int) -> int:
+    """Predictions one process runs at once: its threads less those kept for health and pages."""
+    return max(1, threads - HEALTH_RESERVE)

@@ -1,35 +1,17 @@
-"""Security headers on every response: strict CSP without inline scripts, no framing, nosniff."""
+"""Security headers on every response: strict CSP without inline scripts, no framing, nosniff.
+
+The headers themselves are in stack/headers.py, shared with the nginx front door's error pages.
+"""
 
 from __future__ import annotations
 
 from flask import Flask, Response, request
 
-CONTENT_SECURITY_POLICY = "; ".join(
-    [
-        "default-src 'self'",
-        "script-src 'self'",
-        "style-src 'self'",
-        # data: for the 28×28 image in the results, blob: for previews of uploads and captures
-        "img-src 'self' data: blob:",
-        "media-src 'self' blob:",
-        "connect-src 'self'",
-        "font-src 'self'",
-        "object-src 'none'",
-        "base-uri 'none'",
-        "form-action 'self'",
-        "frame-ancestors 'none'",
-    ]
-)
+from stack.headers import CONTENT_SECURITY_POLICY, security_headers
 
-HEADERS = {
-    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
-    "Cross-Origin-Opener-Policy": "same-origin",
-    "Cross-Origin-Resource-Policy": "same-origin",
-    "Permissions-Policy": "camera=(self), microphone=(), geolocation=()",
-}
+__all__ = ["CONTENT_SECURITY_POLICY", "HEADERS", "init_app"]
+
+HEADERS = security_headers()
 
 
 def add_security_headers(response: Response) -> Response:

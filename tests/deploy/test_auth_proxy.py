@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import socket
 import subprocess
 import threading
 import time
@@ -191,3 +192,20 @@ def test_large_images_reach_torchserve(proxy: Proxy) -> None:
         timeout=30,
     )
     assert response.status_code == 200
+
+
+def test_a_wrong_key_is_refused_before_the_body_is_read(proxy: Proxy) -> None:
+    """Headers announcing a 14 MB body and no body at all: 401 at once (nginx checks the key in
+    its rewrite phase, before reading the body; TorchServe itself would read it all first)."""
+    limit = int(TorchServe(environ={}).config["max_request_size"])
+    host, port = proxy.inference.removeprefix("http://").split(":")
+    head = (
+        f"POST /predictions/mnist_cnn HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer wrong\r\n"
+        f"Content-Type: image/png\r\nContent-Length: {limit}\r\n\r\n"
+    ).encode()
+    with socket.create_connection((host, int(port)), timeout=5) as sock:
+        began = time.monotonic()
+        sock.sendall(head)
+        reply = sock.recv(4096)
+    assert reply.startswith(b"HTTP/1.1 401 "), reply[:200]
+    assert time.monotonic() - began < 2

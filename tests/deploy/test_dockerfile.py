@@ -21,6 +21,7 @@ pytestmark = pytest.mark.unit
 
 DOCKERFILE = REPO_ROOT / "Dockerfile"
 TARGETS = ("torchserve", "webui")
+SERVICE_TARGETS = (*TARGETS, "webui-door")  # webui-door: nginx only, no Python
 
 
 @dataclass(frozen=True)
@@ -213,7 +214,7 @@ def test_webui_requirements_cover_its_imports() -> None:
     assert "(flask|gunicorn|requests)==" in webui_install
 
 
-@pytest.mark.parametrize("target", TARGETS)
+@pytest.mark.parametrize("target", SERVICE_TARGETS)
 def test_targets_run_unprivileged_with_a_healthcheck(target: str) -> None:
     """Each service target ends as a non-root user, with a HEALTHCHECK and a command."""
     assert target in {ins.stage for ins in INSTRUCTIONS if ins.keyword == "FROM"}
@@ -330,3 +331,45 @@ def test_image_ts_variables_are_keys_the_controller_overrides() -> None:
     config = resolve_config(props, env)
     for name, value in env.items():
         assert config.get(name.removeprefix("TS_").lower()) == value, name
+
+
+def test_the_front_door_image_gets_a_valid_rendered_config(tmp_path: Path) -> None:
+    """The webui-door-config stage's files suffice to render nginx.conf with its RUN line, and
+    nginx accepts the result; it listens where webui-door EXPOSEs and forwards to gunicorn on
+    loopback."""
+    app = assemble("webui-door-config", tmp_path / "src")
+    run = next(
+        ins.text
+        for ins in INSTRUCTIONS
+        if ins.keyword == "RUN" and ins.stage == "webui-door-config"
+    )
+    command = shlex.split(run.split(">", 1)[0])
+    command[0] = sys.executable
+    command[command.index("--prefix") + 1] = str(tmp_path / "prefix")
+    result = subprocess.run(
+        command,
+        cwd=app,
+        env={"PATH": os.environ["PATH"]},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    conf = result.stdout
+    port = last("webui-door", "EXPOSE").text
+    assert f"listen 0.0.0.0:{port};" in conf and "server 127.0.0.1:5000;" in conf
+    assert f"127.0.0.1:{port}/" in last("webui-door", "HEALTHCHECK").text
+    assert "user " not in conf.split("events", 1)[0]  # the image runs unprivileged
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    if not Path(nginx).is_file():
+        pytest.skip("nginx not installed")
+    (tmp_path / "prefix").mkdir()
+    (tmp_path / "nginx.conf").write_text(conf)
+    checked = subprocess.run(
+        [nginx, "-t", "-p", str(tmp_path / "prefix"), "-c", str(tmp_path / "nginx.conf")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert checked.returncode == 0, checked.stderr

@@ -250,8 +250,16 @@ def test_webui_settings_exist_and_point_at_the_torchserve_service(rendered: Any)
     assert settings["INFERENCE_URL"] == f"http://torchserve:{TS_PORTS['inference']}"
     assert settings["MANAGEMENT_URL"] == f"http://torchserve:{TS_PORTS['management']}"
     assert settings["KEY_FILE"] is None
-    bind_port = int(plain["GUNICORN_BIND"].rsplit(":", 1)[1])
-    assert container_ports(by_kind(resources, "Deployment")["webui"])["http"] == bind_port
+    # gunicorn on loopback, where the front door's image forwards (Dockerfile, webui-door);
+    # the pod's "http" port is the front door's.
+    assert plain["GUNICORN_BIND"] == "127.0.0.1:5000"
+    dockerfile = (REPO_ROOT / "Dockerfile").read_text()
+    assert "--upstream 127.0.0.1:5000" in dockerfile
+    door_port = re.search(r"FROM nginxinc\S+ AS webui-door\n(?:.*\n)*?EXPOSE (\d+)", dockerfile)
+    assert door_port is not None
+    deployment = by_kind(resources, "Deployment")["webui"]
+    assert container(deployment, "front-door")["ports"][0]["containerPort"] == int(door_port[1])
+    assert container_ports(deployment)["http"] == int(door_port[1])
 
 
 def test_probes_use_declared_ports_and_the_health_script(rendered: Any) -> None:

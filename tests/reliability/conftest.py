@@ -120,5 +120,8 @@ def stack(
         environ=clean_environ(),
     )
     (port,) = free_ports(1)
-    with Launcher(server, f"127.0.0.1:{port}", ui_log=work / "gunicorn.log") as launched:
+    launcher = Launcher(
+        server, f"127.0.0.1:{port}", ui_log=work / "gunicorn.log", front_door=False
+    )  # gunicorn itself: these tests break the app and TorchServe, not the front door
+    with launcher as launched:
         yield LiveStack(server, launched.ui)

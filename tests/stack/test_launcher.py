@@ -24,7 +24,10 @@ def test_a_running_torchserve_is_used_and_left_running(
     server = TorchServe(live.work_dir, live.model_store, overrides=live.config, environ={})
     server.environ = clean_environ()
     (port,) = free_ports(1)
-    with Launcher(server, f"127.0.0.1:{port}", ui_log=tmp_path / "gunicorn.log") as launched:
+    launcher = Launcher(
+        server, f"127.0.0.1:{port}", ui_log=tmp_path / "gunicorn.log", door_dir=tmp_path / "nginx"
+    )
+    with launcher as launched:
         assert not launched.owns_server and launched.running()
         health = requests.get(f"{launched.ui.url}/api/health", timeout=10).json()
         assert health["status"] == "ok", health
@@ -32,6 +35,10 @@ def test_a_running_torchserve_is_used_and_left_running(
             f"{launched.ui.url}/api/predict", files={"file": ("d.png", canvas_digit())}, timeout=30
         )
         assert answer.status_code == 200 and answer.json()["errors"] == {}, answer.text
-        ui = launched.ui
-    assert not ui.is_running()
+        # The public URL is nginx's, in front of gunicorn on another loopback port.
+        assert launched.url == f"http://127.0.0.1:{port}" != launched.ui.url
+        through = requests.get(f"{launched.url}/api/health", timeout=10)
+        assert through.status_code == 200 and through.json()["status"] == "ok"
+        ui, door = launched.ui, launched.door
+    assert not ui.is_running() and door is not None and not door.is_running()
     assert live.is_running()
