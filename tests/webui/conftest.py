@@ -35,6 +35,18 @@ def make_app(**settings: Any) -> Flask:
     return app
 
 
+@pytest.fixture(scope="module")
+def live_app(torchserve) -> Iterator[Flask]:
+    """The app on the session's real TorchServe, its client closed afterwards."""
+    app = make_app(
+        INFERENCE_URL=torchserve.inference_url,
+        MANAGEMENT_URL=torchserve.management_url,
+        KEY_FILE=str(torchserve.key_file),
+    )
+    yield app
+    app.extensions["torchserve"].close()
+
+
 @pytest.fixture
 def closed_port() -> int:
     (port,) = free_ports(1)  # nobody listens on it

@@ -39,20 +39,9 @@ FIELDS = {
 }
 
 
-@pytest.fixture(scope="module")
-def app(torchserve):
-    app = make_app(
-        INFERENCE_URL=torchserve.inference_url,
-        MANAGEMENT_URL=torchserve.management_url,
-        KEY_FILE=str(torchserve.key_file),
-    )
-    yield app
-    app.extensions["torchserve"].close()
-
-
 @pytest.fixture
-def client(app):
-    return app.test_client()
+def client(live_app):
+    return live_app.test_client()
 
 
 @pytest.fixture(scope="module")
