@@ -19,14 +19,13 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 from scripts.build_archives import build_archives
+from stack.cli import add_server_options
 from stack.foreground import Shutdown, stop_on_signals, wait_while
 from stack.gunicorn import GunicornError
 from stack.launcher import Launcher, configured_bind
 from stack.nginx import NginxError
-from stack.paths import DEFAULT_MODEL_STORE, DEFAULT_WORK_DIR
 from stack.torchserve import TorchServe, TorchServeError
 
 log = logging.getLogger("run")
@@ -35,15 +34,7 @@ log = logging.getLogger("run")
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Command-line options."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--work-dir", type=Path, default=DEFAULT_WORK_DIR, help="default: run/torchserve/"
-    )
-    parser.add_argument(
-        "--model-store", type=Path, default=DEFAULT_MODEL_STORE, help="default: model_store/"
-    )
-    parser.add_argument(
-        "--timeout", type=float, default=120.0, help="seconds to wait for READY (default: 120)"
-    )
+    add_server_options(parser, timeout=120.0)
     return parser.parse_args(argv)
 
 

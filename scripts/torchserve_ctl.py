@@ -15,12 +15,11 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 import requests
 
 from scripts.build_archives import build_archives
-from stack.paths import DEFAULT_MODEL_STORE, DEFAULT_WORK_DIR
+from stack.cli import add_server_options
 from stack.torchserve import TorchServe, TorchServeError
 from tsclient.protocol import worker_statuses
 
@@ -52,15 +51,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Command-line options."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("action", choices=("start", "stop", "status"))
-    parser.add_argument(
-        "--work-dir", type=Path, default=DEFAULT_WORK_DIR, help="default: run/torchserve/"
-    )
-    parser.add_argument(
-        "--model-store", type=Path, default=DEFAULT_MODEL_STORE, help="default: model_store/"
-    )
-    parser.add_argument(
-        "--timeout", type=float, default=60.0, help="seconds to wait for READY (default: 60)"
-    )
+    add_server_options(parser, timeout=60.0)
     parser.add_argument(
         "--no-build", action="store_true", help="do not (re)build archives before starting"
     )

@@ -16,10 +16,9 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
+from stack.cli import add_server_options
 from stack.foreground import Shutdown, stop_on_signals, wait_while
-from stack.paths import DEFAULT_MODEL_STORE, DEFAULT_WORK_DIR
 from stack.torchserve import TorchServe, TorchServeError
 
 log = logging.getLogger("torchserve_foreground")
@@ -40,18 +39,7 @@ def supervise(server: TorchServe, timeout: float) -> int:
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Command-line options."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--work-dir", type=Path, default=DEFAULT_WORK_DIR, help="default: run/torchserve/"
-    )
-    parser.add_argument(
-        "--model-store", type=Path, default=DEFAULT_MODEL_STORE, help="default: model_store/"
-    )
-    parser.add_argument(
-        "--timeout",
-        type=float,
-        default=180.0,
-        help="seconds to wait for READY (default: 180)",
-    )
+    add_server_options(parser, timeout=180.0)
     return parser.parse_args(argv)
 
 
