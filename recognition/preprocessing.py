@@ -2,7 +2,8 @@
 
 Small pure functions, shared by the TorchServe handler, training and the tests:
 
-    bytes ─decode_image→ grey [0,1] ─analyse_lighting→ polarity, paper brightness
+    bytes ─decode_image→ grey [0,1] ─isolate_paper→ the sheet alone, when it is only part of
+          the frame ─analyse_lighting→ polarity, paper brightness
           ─ink_and_noise→ ink bright on 0, noise ─remove_rulings→ ink without paper lines
           ─ink_mask→ ink pixels ─select_digit→ the digit's pixels ─normalize_stroke→ crop
           ─fit_and_center→ 28×28 [0,1] ─normalize→ model input
@@ -157,10 +158,30 @@ class Framing:
 
 
 @dataclass(frozen=True)
+class PaperTunables:
+    """A sheet, card or pasted patch that is only part of the frame, on a darker surround."""
+
+    closing: float = 0.03  # closing that lifts the ink off the paper: share of the shorter side
+    min_closing: int = 5  # …but at least this many pixels
+    median: int = 5  # median filter against grain and JPEG noise before the split
+    contrast: float = 0.06  # paper at least this much brighter (levels in [0, 1]) than around it
+    min_share: float = 0.005  # paper covering less of the frame than this is not looked for…
+    max_share: float = 0.7  # …nor more than this: the paper is the frame, the usual case
+    rectangular: float = 0.85  # its area over that of its smallest enclosing rectangle
+    solid: float = 0.95  # its area over that of its convex hull
+    min_ink: float = 0.002  # share of the paper that must be darker than the surround (ink)…
+    max_ink: float = 0.4  # …and at most this share (a bright "0" on black is not a sheet)
+    thin_ink: float = 0.12  # the ink's mean stroke width, as a share of the paper's shorter side
+    inset: float = 0.04  # the paper's edge and shadow: this share of its size is dropped
+    edge_band: float = 0.02  # bands either side of the paper's outline: share of the shorter side
+
+
+@dataclass(frozen=True)
 class Tunables:
     """All the thresholds of `preprocess`, by step."""
 
     decoding: Decoding = Decoding()
+    paper: PaperTunables = PaperTunables()
     lighting: LightingTunables = LightingTunables()
     ink: Ink = Ink()
     rulings: Rulings = Rulings()
@@ -169,8 +190,9 @@ class Tunables:
 
 
 TUNABLES = Tunables()
-DECODE, LIGHT, INK, RULE, PICK, FRAME = (
+DECODE, PAPER, LIGHT, INK, RULE, PICK, FRAME = (
     TUNABLES.decoding,
+    TUNABLES.paper,
     TUNABLES.lighting,
     TUNABLES.ink,
     TUNABLES.rulings,
@@ -656,6 +678,101 @@ def ink_mask(ink: np.ndarray, sigma: float | np.ndarray = 0.0) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------------------------
+# A sheet or card that is only part of the frame
+# ---------------------------------------------------------------------------------------------
+
+
+def _paper_contour(bright: np.ndarray) -> np.ndarray | None:
+    """The outline of the largest bright region if it is shaped like a sheet: sized between
+    PAPER.min_share and PAPER.max_share of the frame, a (perspective) rectangle, convex."""
+    contours, _ = cv2.findContours(bright, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    if not contours:
+        return None
+    outline = max(contours, key=cv2.contourArea)
+    area = float(cv2.contourArea(outline))
+    if not PAPER.min_share <= area / bright.size <= PAPER.max_share:
+        return None
+    _, (width, height), _ = cv2.minAreaRect(outline)
+    hull = float(cv2.contourArea(cv2.convexHull(outline)))
+    if area < PAPER.rectangular * width * height or area < PAPER.solid * hull:
+        return None
+    return outline
+
+
+def _edge_step(closed: np.ndarray, mask: np.ndarray) -> float:
+    """How much brighter the paper is just inside its outline than just outside it (levels of
+    `closed`): a sheet's edge is a step, the rim of a vignette or a light gradient is not."""
+    band = _odd(PAPER.edge_band * min(closed.shape))
+    kernel = np.ones((band, band), np.uint8)
+    inner = (mask > 0) & (cv2.erode(mask, kernel, borderValue=1) == 0)
+    outer = (cv2.dilate(mask, kernel) > 0) & (mask == 0)
+    if not inner.any() or not outer.any():
+        return 0.0
+    return float(np.median(closed[inner])) - float(np.median(closed[outer]))
+
+
+def _paper_and_surround(grey: np.ndarray) -> tuple[np.ndarray, np.ndarray, int, np.ndarray]:
+    """8-bit levels (median-filtered), their closing, the Otsu level between paper and surround
+    in the closing, and the 0/1 mask of the brighter side."""
+    levels = cv2.medianBlur(cv2.convertScaleAbs(grey, alpha=255.0), PAPER.median)
+    side = min(grey.shape)
+    closed = _morph(levels, cv2.MORPH_CLOSE, _odd(max(PAPER.min_closing, PAPER.closing * side)))
+    split, bright = cv2.threshold(closed, 0, 1, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    return levels, closed, int(split), bright
+
+
+def _holds_thin_ink(ink: np.ndarray, paper: np.ndarray, side: int) -> bool:
+    """Whether the dark pixels `ink` on the `paper` mask look like writing: a small share of the
+    sheet, in strokes thin beside its shorter `side`."""
+    share = float(ink.sum()) / max(int(paper.sum()), 1)
+    return PAPER.min_ink <= share <= PAPER.max_ink and stroke_width(ink) <= PAPER.thin_ink * side
+
+
+def find_paper(grey: np.ndarray) -> tuple[np.ndarray, Box] | None:
+    """A sheet, card or pasted patch brighter than its surround and only part of the frame: its
+    mask (the edge inset) and box, or None when the paper is the frame (the usual case).
+
+    A closing lifts the ink off the paper; the closed image splits (Otsu) into paper and
+    surround. The paper must be a bright rectangle, seen at any tilt or in perspective, with a
+    sharp edge, holding thin dark structures (ink) on a small share of it: a bright digit drawn
+    on black is no sheet, its shape is not a filled rectangle or its "ink" (the hole of a 0) is
+    not thin.
+    """
+    if max(grey.shape) <= DECODE.small_image:
+        return None
+    levels, closed, split, bright = _paper_and_surround(grey)
+    if not bright.any() or bright.all():
+        return None
+    step = float(np.median(closed[bright > 0])) - float(np.median(closed[bright == 0]))
+    outline = _paper_contour(bright) if step >= PAPER.contrast * 255 else None
+    if outline is None:
+        return None
+    mask = np.zeros_like(bright)
+    cv2.drawContours(mask, [outline], -1, 1, thickness=cv2.FILLED)
+    if _edge_step(closed, mask) < PAPER.contrast * 255:
+        return None
+    left, top, width, height = cv2.boundingRect(outline)
+    inset = _odd(PAPER.inset * min(width, height))
+    mask = cv2.erode(mask, np.ones((inset, inset), np.uint8), borderValue=0)
+    if not _holds_thin_ink((levels <= split) & (mask > 0), mask, min(width, height)):
+        return None
+    return mask > 0, Box(top, left, top + height, left + width)
+
+
+def isolate_paper(grey: np.ndarray) -> tuple[np.ndarray, Box | None]:
+    """The image cut to the sheet it shows, the surround painted with the paper's own level, and
+    the sheet's box in `grey`; `grey` itself and None when the paper is the frame."""
+    found = find_paper(grey)
+    if found is None:
+        return grey, None
+    mask, box = found
+    crop = grey[box.top : box.bottom, box.left : box.right]
+    inside = mask[box.top : box.bottom, box.left : box.right]
+    level = float(np.percentile(crop[inside], LIGHT.paper_percentile))
+    return np.where(inside, crop, level).astype(np.float32), box
+
+
+# ---------------------------------------------------------------------------------------------
 # Ruled and squared paper
 # ---------------------------------------------------------------------------------------------
 
@@ -935,6 +1052,7 @@ def extract_digit(grey: np.ndarray) -> np.ndarray:
     """From a grey image, the digit alone: ink bright on 0, cropped, levels in [0, 1]."""
     if float(grey.max()) - float(grey.min()) < INK.blank_range:
         raise ImageError("no digit found: the image is blank", status=422)
+    grey, _ = isolate_paper(grey)
     light = analyse_lighting(grey)
     ink, sigma = ink_and_noise(grey, light)
     photo = not isinstance(light.background, float)  # uneven light: a photo

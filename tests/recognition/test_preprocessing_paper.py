@@ -1,0 +1,100 @@
+"""A sheet, card or pasted patch that is only part of the frame (issue 11, failure class 1)."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from recognition.preprocessing import find_paper, preprocess
+from tests.recognition.synthetic import draw_four, encode, photo, similarity
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.fixture(scope="module")
+def reference() -> np.ndarray:
+    """The model input for a plain black '4' on white."""
+    return preprocess(encode(draw_four()))
+
+
+def card(side: int, surround: int, shape: tuple[int, int]) -> np.ndarray:
+    """A white square `side` pixels wide holding a dark '4', centred on a grey `surround`."""
+    frame = np.full(shape, surround, np.uint8)
+    top, left = (shape[0] - side) // 2, (shape[1] - side) // 2
+    frame[top : top + side, left : left + side] = draw_four((side, side), ink=30)
+    return frame
+
+
+def test_a_white_card_on_a_light_grey_frame_of_24_mp_is_read(reference: np.ndarray) -> None:
+    """The issue's reproduction: 6000×4000 JPEG of grey 230, a white square a quarter of the
+    height holding a dark digit (422 'no visible ink' before)."""
+    data = encode(np.dstack([card(1000, 230, (4000, 6000))] * 3), "JPEG", quality=90)
+    assert similarity(preprocess(data), reference) > 0.85
+
+
+@pytest.mark.parametrize("surround", [120, 200, 230])
+@pytest.mark.parametrize("side", [60, 120])
+def test_a_small_card_at_any_surround_level(
+    reference: np.ndarray, surround: int, side: int
+) -> None:
+    """Down to a card an eighth of the frame's height, on a darker or barely darker surround."""
+    frame = card(side, surround, (480, 640))
+    assert similarity(preprocess(photo(frame, np.ones(frame.shape, np.float32))), reference) > 0.85
+
+
+def test_a_tilted_card_on_a_textured_desk(reference: np.ndarray) -> None:
+    """Wood-like stripes and grain around a card turned by 20°: the card's edge is no ink."""
+    rows, cols = 600, 800
+    ys, xs = np.mgrid[0:rows, 0:cols].astype(np.float32)
+    desk = 110 + 25 * np.sin(xs / 7 + 3 * np.sin(ys / 40))
+    sheet = np.full((rows, cols), -1.0, np.float32)
+    sheet[200:400, 260:540] = 245
+    sheet[200:400, 300:500] = draw_four((200, 200), ink=40)
+    turn = cv2.getRotationMatrix2D((cols / 2, rows / 2), 20, 1.0)
+    sheet = cv2.warpAffine(sheet, turn, (cols, rows), borderValue=-1, flags=cv2.INTER_NEAREST)
+    scene = np.where(sheet >= 0, sheet, desk).astype(np.uint8)
+    # the reference turned the same way: the card is read as it lies
+    turned = cv2.warpAffine(
+        draw_four((200, 200)),
+        cv2.getRotationMatrix2D((100, 100), 20, 1.0),
+        (200, 200),
+        borderValue=255,
+    )
+    image = preprocess(photo(scene, np.ones(scene.shape, np.float32)))
+    assert similarity(image, preprocess(encode(turned))) > 0.85
+    assert similarity(image, reference) < similarity(image, preprocess(encode(turned)))
+
+
+@pytest.mark.parametrize("surround", [90, 150])
+def test_a_photo_crop_pasted_on_a_darker_square(reference: np.ndarray, surround: int) -> None:
+    patch = draw_four((240, 240), ink=50, paper=215)
+    frame = np.full((400, 400), surround, np.uint8)
+    frame[80:320, 80:320] = patch
+    assert similarity(preprocess(encode(frame)), reference) > 0.85
+
+
+def test_vignetting_is_not_a_sheet() -> None:
+    """A sheet filling the frame under light falling off to the corners: no paper is cut out."""
+    rows, cols = 480, 640
+    ys, xs = np.mgrid[0:rows, 0:cols].astype(np.float32)
+    light = 1.0 - 0.5 * (((xs - cols / 2) / cols) ** 2 + ((ys - rows / 2) / rows) ** 2) * 2
+    scene = draw_four((rows, cols), height=0.3, ink=30, paper=235) * light
+    assert find_paper(scene.astype(np.float32) / 255.0) is None
+
+
+@pytest.mark.parametrize("shape", ["zero", "bar"])
+def test_a_bright_digit_on_black_is_not_a_sheet(shape: str) -> None:
+    """A white-on-black canvas: a squarish '0' (its hole is no thin ink) or a '1' (no ink)."""
+    frame = np.zeros((280, 280), np.uint8)
+    if shape == "zero":
+        cv2.rectangle(frame, (90, 60), (190, 220), 255, 28)
+    else:
+        cv2.rectangle(frame, (125, 50), (155, 230), 255, -1)
+    assert find_paper(frame.astype(np.float32) / 255.0) is None
+
+
+def test_a_sheet_filling_the_frame_is_left_alone() -> None:
+    frame = draw_four((480, 640), height=0.4, ink=30, paper=240)
+    frame[:, :40] = 90  # a strip of desk: the sheet is still most of the frame
+    assert find_paper(frame.astype(np.float32) / 255.0) is None
