@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from recognition.preprocessing import fit_and_center
+from training.styles import apply_styles
 
 CANVAS = 40  # room around the 28×28 digit so rotations and scaling never clip it
 
@@ -36,6 +37,12 @@ class AugmentConfig:
     p_lowres: float = 0.15
     lowres: tuple[int, int] = (8, 16)
     p_gamma: float = 0.3
+    # other writers' styles (training.styles), off unless configured
+    p_stretch: float = 0.0  # stretched towards a square box, as on forms
+    p_cut: float = 0.0  # a band cut off by a tight crop's edge
+    p_serif: float = 0.0  # European 1 (flag, base), crossed 7: share of the 1s and 7s
+    p_gaps: float = 0.0  # strokes broken by grain or a drying pen
+    p_heavy: float = 0.0  # a fat marker
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> AugmentConfig:
@@ -150,14 +157,33 @@ def reframe(x: torch.Tensor) -> torch.Tensor:
     return torch.from_numpy(out).unsqueeze(1)
 
 
-def augment_batch(x: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> torch.Tensor:
-    """Distort a random share of a batch (N×1×28×28 in [0, 1]); the rest is returned as is."""
+def styles(
+    x: torch.Tensor, labels: torch.Tensor | None, cfg: AugmentConfig, gen: torch.Generator
+) -> torch.Tensor:
+    """Other writers' styles (training.styles) on N×1×S×S canvases; −1 labels are no digits."""
+    seed = int(torch.randint(2**31 - 1, (1,), generator=gen))
+    marks = None if labels is None else labels.numpy()
+    drawn = apply_styles(x.squeeze(1).numpy(), marks, cfg, np.random.default_rng(seed))
+    return torch.from_numpy(drawn).unsqueeze(1)
+
+
+def augment_batch(
+    x: torch.Tensor,
+    cfg: AugmentConfig,
+    gen: torch.Generator,
+    labels: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Distort a random share of a batch (N×1×28×28 in [0, 1]); the rest is returned as is.
+
+    `labels` (N, −1 for a non-digit) let the label-specific styles (serifs) know the digit.
+    """
     idx = _chosen(x.shape[0], cfg.p, gen).nonzero().flatten()
     if idx.numel() == 0:
         return x
     pad = (CANVAS - x.shape[-1]) // 2
-    sub = F.pad(x[idx], (pad, pad, pad, pad))
-    for step in (warp, stroke, blur, lowres, gamma):
+    sub = warp(F.pad(x[idx], (pad, pad, pad, pad)), cfg, gen)
+    sub = styles(sub.clamp(0, 1), None if labels is None else labels[idx], cfg, gen)
+    for step in (stroke, blur, lowres, gamma):
         sub = step(sub, cfg, gen)
     out = x.clone()
     out[idx] = reframe(sub.clamp(0, 1))

@@ -34,7 +34,7 @@ from training.config import TrainConfig, default_config_path, weights_path
 from training.data import load_split, resolve_root, to_input, train_val_split
 from training.evaluate import accuracy
 from training.nondigits import cached
-from training.train import batches, standardize
+from training.train import batches, make_schedule, standardize
 
 log = logging.getLogger("training.outlier")
 TRAIN_SEED = 11  # non-digits seen in training; validation uses 12, the held-out set 13
@@ -64,11 +64,12 @@ def run_epoch(
     model: nn.Module,
     data: dict[str, Any],
     cfg: TrainConfig,
-    opt: torch.optim.Optimizer,
+    optim: tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler],
     args: argparse.Namespace,
 ) -> float:
     """One pass (or --steps steps) over the training digits; returns the mean loss."""
     images, labels, others = data["images"], data["labels"], data["others"]
+    opt, sched = optim
     aug, gen = AugmentConfig.from_dict(cfg.augment), data["gen"]
     model.train()
     freeze_batchnorm(model)
@@ -79,13 +80,15 @@ def run_epoch(
         pick = torch.randint(len(others), (args.other_batch,), generator=gen)
         x = torch.cat([to_input(images[idx]), others[pick]])
         if args.augment:
-            x = augment_batch(x, aug, gen)
+            marks = torch.cat([labels[idx], torch.full((args.other_batch,), -1)])
+            x = augment_batch(x, aug, gen, marks)
         logits = model(standardize(x))
         n = len(idx)
         loss = oe_loss(logits[:n], labels[idx], logits[n:], cfg.label_smoothing, args.oe_weight)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        sched.step()
         total, count = total + float(loss.detach()) * n, count + n
     return total / max(count, 1)
 
@@ -115,9 +118,12 @@ def fine_tune(args: argparse.Namespace) -> dict[str, Any]:
     data = load_data(resolve_root(args.data_root), cfg, args.n_other)
     before = accuracy(model, data["val_x"], data["val_y"])
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=cfg.weight_decay)
+    per_epoch = args.steps or len(data["images"]) // cfg.batch_size
+    plan = TrainConfig(cfg.arch, schedule=args.schedule)
+    sched = make_schedule(opt, plan, args.epochs * per_epoch)
     started, history = time.perf_counter(), []
     for epoch in range(1, args.epochs + 1):
-        loss = run_epoch(model, data, cfg, opt, args)
+        loss = run_epoch(model, data, cfg, (opt, sched), args)
         val = accuracy(model, data["val_x"], data["val_y"])
         history.append({"epoch": epoch, "loss": round(loss, 5), "val_accuracy": val})
         log.info("epoch %d: loss %.4f, val accuracy %.4f (before %.4f)", epoch, loss, val, before)
@@ -128,8 +134,10 @@ def fine_tune(args: argparse.Namespace) -> dict[str, Any]:
         test = accuracy(model, standardize(to_input(test_x)), test_y)
     record = {
         "epochs": args.epochs,
-        "steps_per_epoch": args.steps or len(data["images"]) // cfg.batch_size,
+        "steps_per_epoch": per_epoch,
         "learning_rate": args.lr,
+        "schedule": args.schedule,
+        "augment": cfg.augment if args.augment else None,
         "oe_weight": args.oe_weight,
         "nondigits": args.n_other,
         "val_accuracy_before": before,
@@ -156,6 +164,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--epochs", type=int, default=1, help="passes over the digits (%(default)s)")
     p.add_argument("--steps", type=int, default=0, help="stop each epoch after N steps (0: all)")
     p.add_argument("--lr", type=float, default=1e-4, help="AdamW learning rate (%(default)s)")
+    p.add_argument(
+        "--schedule", choices=("constant", "cosine"), default="constant", help="(%(default)s)"
+    )
     p.add_argument("--oe-weight", type=float, default=0.5, help="non-digit loss (%(default)s)")
     p.add_argument("--other-batch", type=int, default=64, help="non-digits/step (%(default)s)")
     p.add_argument("--n-other", type=int, default=6000, help="non-digit pool (%(default)s)")
