@@ -47,6 +47,7 @@ class Segmenting:
     underline_height: float = 0.25  # …and at most this thick is an underline (or a stroke-out)
     tall_share: float = 0.5  # a band of ink this tall (share of the tallest band) may be a line
     split_width: float = 1.1  # a group wider than this may hold touching digits…
+    alone_width: float = 1.5  # …or this, when it is all there is (wide digits, letters: H)…
     sure_width: float = 2.5  # …and one wider than this does (1 MNIST digit in 4000 is 2)…
     digit_width: float = 0.7  # …about this wide each (MNIST's median width over height: 0.8)
     cut_window: float = 0.3  # a cut is sought this share of a digit's width around its place
@@ -268,10 +269,12 @@ def segment(found: FoundInk) -> list[tuple[Masks, Masks]]:
     groups = group_masks(parts, kept)
     height = line_height(np.array([box.height for _, box in groups]))
     places: list[tuple[Masks, Masks]] = []
-    for keep, box in attach_short(groups, height):
+    groups = attach_short(groups, height)
+    maybe = SEG.split_width if len(groups) > 1 else SEG.alone_width
+    for keep, box in groups:
         if box.width > SEG.sure_width * height:
             places.append((split_group(keep, found.ink, box, height), []))
-        elif box.width > SEG.split_width * height:
+        elif box.width > maybe * height:
             places.append(([(keep, box)], split_group(keep, found.ink, box, height)))
         else:
             places.append(([(keep, box)], []))
