@@ -39,10 +39,12 @@ class Segmenting:
     """The thresholds of the line reader; lengths are shares of the line's height."""
 
     speck_weight: float = 0.01  # strokes lighter than this share of the heaviest…
-    speck_extent: float = 0.12  # …and no longer than this are specks, dropped at once
+    speck_extent: float = 0.25  # …and no longer than this are specks, dropped at once
+    light_group: float = 0.15  # a group lighter than this share of the median group: dust
+    band_margin: float = 0.25  # strokes this far above or below the line's band are not in it
     min_height: float = 0.5  # a group shorter than this joins a digit it overlaps or nears…
     near: float = 0.15  # …(this close across), or is noise
-    overlap: float = 0.5  # strokes overlapping across by this share of the narrower: one digit
+    overlap: float = 0.35  # strokes overlapping across by this share of the narrower: one digit
     underline_span: float = 1.8  # a horizontal run at least this long…
     underline_height: float = 0.25  # …and at most this thick is an underline (or a stroke-out)
     tall_share: float = 0.5  # a band of ink this tall (share of the tallest band) may be a line
@@ -51,7 +53,7 @@ class Segmenting:
     sure_width: float = 2.5  # …and one wider than this does (1 MNIST digit in 4000 is 2)…
     digit_width: float = 0.7  # …about this wide each (MNIST's median width over height: 0.8)
     cut_window: float = 0.3  # a cut is sought this share of a digit's width around its place
-    sure_whole: float = 0.9  # a maybe-touching group read whole at least this confidently is one
+    sure_whole: float = 0.99  # a maybe-touching group read whole at least this confidently is one
 
 
 SEG = Segmenting()
@@ -164,6 +166,19 @@ def count_lines(stats: np.ndarray) -> int:
     return lines
 
 
+def in_band(stats: np.ndarray, kept: np.ndarray) -> np.ndarray:
+    """The kept strokes that reach the band of rows the line's tall strokes cover (a dot of
+    dust above the line would otherwise join the digit below it)."""
+    heights = stats[kept, cv2.CC_STAT_HEIGHT]
+    height = line_height(heights)
+    tall = kept[heights >= SEG.tall_share * heights.max()]
+    top = stats[tall, cv2.CC_STAT_TOP].min() - SEG.band_margin * height
+    bottom = (stats[tall, cv2.CC_STAT_TOP] + stats[tall, cv2.CC_STAT_HEIGHT]).max()
+    bottom += SEG.band_margin * height
+    ends = stats[kept, cv2.CC_STAT_TOP] + stats[kept, cv2.CC_STAT_HEIGHT]
+    return kept[(ends >= top) & (stats[kept, cv2.CC_STAT_TOP] <= bottom)]
+
+
 def group_strokes(stats: np.ndarray) -> list[list[int]]:
     """Indices of the strokes of each digit: strokes overlapping across are merged (a 5's cap,
     a 4 in two strokes, a dotted 0), then the groups are sorted left to right."""
@@ -266,7 +281,12 @@ def segment(found: FoundInk) -> list[tuple[Masks, Masks]]:
         raise ImageError(
             "more than one line of writing: send one line of digits at a time", status=422
         )
+    kept = in_band(parts.stats, kept)
     groups = group_masks(parts, kept)
+    weights = [float(found.ink[keep].sum()) for keep, _ in groups]
+    groups = [
+        g for g, w in zip(groups, weights, strict=True) if w >= SEG.light_group * np.median(weights)
+    ]
     height = line_height(np.array([box.height for _, box in groups]))
     places: list[tuple[Masks, Masks]] = []
     groups = attach_short(groups, height)
