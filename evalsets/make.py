@@ -2,7 +2,7 @@
 
 Usage:
     python -m evalsets.make [--data-root DIR] [--out artifacts/eval_sets]
-        [--sets clean phone canvas lowres containers] [--scale 1.0] [--seed 0] [--jobs N]
+        [--sets clean phone canvas lowres containers numbers] [--scale 1.0] [--seed 0] [--jobs N]
 
 Sets (default sizes; --scale multiplies them):
     clean       1000  the MNIST test digits as 28×28 grey PNGs
@@ -18,10 +18,15 @@ Sets (default sizes; --scale multiplies them):
                       palette, bilevel), JPEG (RGB, grey, CMYK, progressive), GIF (still and
                       animated), BMP, TIFF (raw, LZW, 16-bit), WebP (lossy, lossless, alpha), AVIF,
                       plus 6000×4000 phone photos
+    numbers      900  rows of 2–10 digits (100 per length): paper scans, wide web canvases and
+                      1600×1200 phone photos; gaps from touching to wide, baseline wobble, slant,
+                      broken strokes, underlines and dust (evalsets/numbers.py); not made by
+                      default: ask for it with --sets numbers
 
 Each set goes to <out>/<set>/ with labels.csv (file,label,index,tags): `index` is the MNIST test
-index, `tags` space-separated key=value pairs describing how the file was made. Every file has
-its own seed derived from (--seed, set, position), so the output does not depend on --jobs.
+index (for `numbers`: the row's indices joined by "-", and `label` the number as a string),
+`tags` space-separated key=value pairs describing how the file was made. Every file has its own
+seed derived from (--seed, set, position), so the output does not depend on --jobs.
 """
 
 from __future__ import annotations
@@ -33,18 +38,20 @@ import multiprocessing
 import os
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
 from evalsets.encode import Item
 from evalsets.items import SET_SIZES, make_one, plan
+from evalsets.numbers import NUMBER_SIZES, make_number, plan_numbers
 from training.data import load_split, resolve_root
 
 log = logging.getLogger("evalsets")
 
-PARALLEL_SETS = {"phone", "containers"}  # the others are too cheap to be worth a process pool
+PARALLEL_SETS = {"phone", "containers", "numbers"}  # the others are too cheap for a process pool
 DEFAULT_OUT = Path("artifacts/eval_sets")
 DEFAULT_JOBS = min(4, os.cpu_count() or 1)
 
@@ -82,12 +89,37 @@ def build_set(
     return len(rows)
 
 
-def _run(work: list, jobs: int) -> Iterator[Item]:
+def build_numbers(
+    images: np.ndarray, labels: np.ndarray, out: Path, *, count: int, seed: int, jobs: int
+) -> int:
+    """Write the `numbers` set and its labels.csv (label: the number's digits); returns the
+    number of files."""
+    folder = out / "numbers"
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    planned = plan_numbers(count, seed, len(images))
+    work = [(pos, [images[i] for i in picks], seed) for pos, picks in enumerate(planned)]
+    written = []
+    for pos, (ext, data, tags) in enumerate(_run(work, jobs, make_number)):
+        file = f"{pos:05d}.{ext}"
+        (folder / file).write_bytes(data)
+        label = "".join(str(int(labels[i])) for i in planned[pos])
+        tag_text = " ".join(f"{k}={v}" for k, v in tags.items())
+        written.append((file, label, "-".join(map(str, planned[pos])), tag_text))
+    with (folder / "labels.csv").open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["file", "label", "index", "tags"])
+        writer.writerows(written)
+    return len(written)
+
+
+def _run(work: list, jobs: int, maker: Callable[..., Item] = make_one) -> Iterator[Item]:
     if jobs <= 1:
-        yield from map(make_one, work)
+        yield from map(maker, work)
         return
     with multiprocessing.get_context("spawn").Pool(jobs) as pool:
-        yield from pool.imap(make_one, work, chunksize=4)
+        yield from pool.imap(maker, work, chunksize=4)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -96,7 +128,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--data-root", help="MNIST root (default: $MNIST_ROOT)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="default: %(default)s")
     parser.add_argument(
-        "--sets", nargs="+", choices=list(SET_SIZES), default=list(SET_SIZES), help="default: all"
+        "--sets",
+        nargs="+",
+        choices=[*SET_SIZES, *NUMBER_SIZES],
+        default=list(SET_SIZES),
+        help="default: all but numbers",
     )
     parser.add_argument("--scale", type=float, default=1.0, help="size factor (default: 1)")
     parser.add_argument("--seed", type=int, default=0, help="default: %(default)s")
@@ -110,10 +146,9 @@ def main(argv: list[str] | None = None) -> None:
     images, labels = images.numpy(), labels.numpy()
     for name in args.sets:
         start = time.perf_counter()
-        count = max(1, round(SET_SIZES[name] * args.scale))
-        written = build_set(
-            name, images, labels, args.out, count=count, seed=args.seed, jobs=args.jobs
-        )
+        count = max(1, round({**SET_SIZES, **NUMBER_SIZES}[name] * args.scale))
+        build = build_numbers if name in NUMBER_SIZES else partial(build_set, name)
+        written = build(images, labels, args.out, count=count, seed=args.seed, jobs=args.jobs)
         log.info("%-10s %5d files in %5.1f s", name, written, time.perf_counter() - start)
 
 

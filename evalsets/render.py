@@ -474,7 +474,27 @@ def phone_photo(
     alpha = pen_patch(
         crop, pen, digit_h, angle=rng.uniform(-15, 15), shear=rng.uniform(-0.15, 0.15), rng=rng
     )
+    scene = Scene(pen, paper, ruling, digit_h)
+    return photo_of(alpha, scene, (width, height), bank, rng)
 
+
+@dataclass(frozen=True)
+class Scene:
+    """What a photo shows: the pen, the paper and its ruling, the writing's height in pixels."""
+
+    pen: str
+    paper: str
+    ruling: str
+    digit_h: float
+
+
+def photo_of(
+    alpha: np.ndarray, scene: Scene, frame: tuple[int, int], bank: NoiseBank, rng: Rng
+) -> tuple[np.ndarray, dict[str, str]]:
+    """An upright phone photo (uint8 RGB, `frame` = width×height) of ink coverage `alpha`."""
+    width, height = frame
+    pen, paper, ruling, digit_h = scene.pen, scene.paper, scene.ruling, scene.digit_h
+    short = min(width, height)
     sheet = paper_sheet(height, width, PAPERS[paper], bank, rng)
     top, left = _place(height, alpha.shape[0], rng), _place(width, alpha.shape[1], rng)
     if ruling != "plain":

@@ -186,6 +186,35 @@ def prediction(
     }
 
 
+def weakest(readings: Sequence[tuple[np.ndarray, bool]]) -> int:
+    """Which digit a number's top-level answer describes, from each digit's (probabilities,
+    abstain): the first that abstains, else the least confident (the first of equals); the
+    only digit of a single one. So the top level abstains when any digit does."""
+    for index, (_, abstain) in enumerate(readings):
+        if abstain:
+            return index
+    return int(np.argmin([float(np.max(p)) for p, _ in readings]))
+
+
+def digit(
+    box: Sequence[int],
+    probabilities: Sequence[float],
+    verdict: tuple[bool, str | None],
+    image: np.ndarray | None = None,
+) -> dict[str, Any]:
+    """One entry of an answer's `digits`: its box [x, y, w, h] in the uploaded image (upright
+    pixels), the `prediction` fields, and its 28×28 input when asked for."""
+    entry = {"box": [int(v) for v in box], **prediction(probabilities, *verdict)}
+    if image is not None:
+        entry["image"] = png_base64(image)
+    return entry
+
+
+def number(digits: Sequence[Mapping[str, Any]]) -> str:
+    """The predictions of a line's digits as a string, in reading order ("42")."""
+    return "".join(str(entry["prediction"]) for entry in digits)
+
+
 def png_base64(image: np.ndarray) -> str:
     """Base64 PNG of a [0, 1] grey image (the 28×28 input the model saw)."""
     pixels = (np.clip(image, 0.0, 1.0) * 255.0).round().astype(np.uint8)

@@ -2,10 +2,11 @@
 
 A thin `BaseHandler` subclass: the archive carries a checkpoint and the `recognition` package;
 `recognition.predictor.Predictor` rebuilds the model the checkpoint describes, so no model class
-is copied here. Per batch: decode each request (`handlers.codec`), preprocess it
-(`recognition.preprocessing`), one forward pass over the images that survived, one JSON answer
-per request. A request whose image is rejected gets its own 4xx JSON error while the rest of the
-batch succeeds.
+is copied here. Per batch: decode each request (`handlers.codec`), find the digits of its line
+(`recognition.segmentation`), one forward pass over every digit of every request that survived
+(with the pieces of groups that may be touching digits, which the model's confidence settles),
+one JSON answer per request. A request whose image is rejected gets its own 4xx JSON error while
+the rest of the batch succeeds.
 
 Packaged by `scripts/build_archives.py`; unit-tested without a server in
 tests/handlers/test_mnist_handler.py.
@@ -24,9 +25,10 @@ import torch
 from ts.torch_handler.base_handler import BaseHandler
 
 from handlers import codec, explain
-from handlers.batch import Prepared
+from handlers.batch import Prepared, Reading
 from recognition.predictor import Predictor
-from recognition.preprocessing import ImageError, preprocess
+from recognition.preprocessing import ImageError
+from recognition.segmentation import candidates, read_line, resolve
 
 logger = logging.getLogger(__name__)
 
@@ -88,13 +90,13 @@ class MnistHandler(BaseHandler):
         )
 
     def preprocess(self, data: list[dict[str, Any]]) -> list[Prepared]:
-        """Per request: its 28×28 model input, or the status and message that reject it."""
+        """Per request: its line's digits framed 28×28, or the status and message that reject it."""
         prepared = []
         for idx, row in enumerate(data):
             headers = self._headers(idx)
             item = Prepared(return_image=codec.wants_image(row, headers))
             try:
-                item.image = preprocess(codec.request_image(row, headers))
+                item.slots = read_line(codec.request_image(row, headers))
             except ImageError as exc:
                 item.error, item.status = str(exc), int(exc.status)
             except Exception:  # one bad request must not fail the others in its batch
@@ -104,12 +106,32 @@ class MnistHandler(BaseHandler):
         return prepared
 
     def inference(self, data: list[Prepared], *args: Any, **kwargs: Any) -> list[Prepared]:
-        """One forward pass over the batch's accepted images: calibrated probabilities, verdicts."""
+        """One forward pass over every digit of the batch: calibrated probabilities, verdicts."""
         accepted = [item for item in data if item.error is None]
-        probabilities, verdicts = self.predictor.judge([item.image for item in accepted])
-        for item, row, verdict in zip(accepted, probabilities, verdicts, strict=True):
-            item.probabilities, item.verdict = row, verdict
+        images = [candidates(item.slots) for item in accepted]
+        probabilities, verdicts = self.predictor.judge([i for each in images for i in each])
+        start = 0
+        for item, count in zip(accepted, map(len, images), strict=True):
+            end = start + count
+            self._read(item, probabilities[start:end], verdicts[start:end])
+            start = end
         return data
+
+    @staticmethod
+    def _read(item: Prepared, probabilities: Any, verdicts: list[Any]) -> None:
+        """Settle one request's digits from its candidates' probabilities and verdicts."""
+        flat = [d for slot in item.slots for d in (*slot.whole, *slot.split)]
+        try:
+            chosen = resolve(item.slots, probabilities.max(axis=1).tolist())
+        except ImageError as exc:
+            item.error, item.status = str(exc), int(exc.status)
+            return
+        item.digits = [
+            Reading(flat[i].box, flat[i].image, probabilities[i], verdicts[i]) for i in chosen
+        ]
+        top = item.digits[codec.weakest([(d.probabilities, d.verdict[0]) for d in item.digits])]
+        item.image, item.probabilities, item.verdict = top.image, top.probabilities, top.verdict
+        item.slots = []  # the candidates' pixels are no longer needed
 
     def postprocess(self, data: list[Prepared]) -> list[str]:
         """JSON answers in request order; a rejected request gets its own status and error."""
@@ -122,6 +144,13 @@ class MnistHandler(BaseHandler):
                 answers.append(codec.to_json(codec.error(item.error, item.status)))
                 continue
             body = codec.prediction(item.probabilities, *item.verdict)
+            body["digits"] = [
+                codec.digit(
+                    d.box, d.probabilities, d.verdict, d.image if item.return_image else None
+                )
+                for d in item.digits
+            ]
+            body["number"] = codec.number(body["digits"])
             if item.explanation is not None:
                 body.update(explain.answer(item.explanation))
             if item.return_image:

@@ -20,6 +20,7 @@ MAX_DECODE_BYTES = 96 * MIB
 # The formats an upload may be in; Pillow runs no other plugin (MPO, what phones write, is JPEG).
 IMAGE_FORMATS = ("PNG", "JPEG", "GIF", "WEBP", "BMP", "TIFF", "AVIF")
 MAX_ASPECT = 20.0  # longest/shortest side beyond which an image cannot be a digit
+MAX_DIGITS = 20  # most digits read in one image (one line of them): more is a 422
 
 # Allowance on top of the image for the request envelope: base64 in a JSON data URL inflates an
 # image by 4/3, and multipart adds a few hundred bytes of headers.

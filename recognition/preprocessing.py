@@ -447,10 +447,26 @@ def decode_image(data: bytes, work_size: int = DECODE.work_size) -> np.ndarray:
     large JPEGs are decoded at reduced scale (DCT scaling), which is both faster and smaller.
     Nothing is decoded before the image passed the decode budget.
     """
+    return decode_upright(data, work_size)[0]
+
+
+def upright_size(img: Image.Image) -> tuple[int, int]:
+    """(width, height) of an opened image once its EXIF orientation is applied (before any
+    JPEG draft, which changes `img.size`)."""
+    width, height = img.size
+    return (height, width) if orientation(img) in {5, 6, 7, 8} else (width, height)
+
+
+def decode_upright(
+    data: bytes, work_size: int = DECODE.work_size
+) -> tuple[np.ndarray, tuple[int, int]]:
+    """`decode_image`, and the upright (width, height) of the original image it was reduced
+    from: the frame that boxes found on the reduced copy are mapped back to."""
     img = open_image(data)
     failure: ImageError | None = None
     try:
         full = img.size
+        upright = upright_size(img)
         draft_jpeg(img, work_size)
         check_budget(img, full)
         grey, alpha = _decode(img, work_size)
@@ -464,7 +480,7 @@ def decode_image(data: bytes, work_size: int = DECODE.work_size) -> np.ndarray:
         raise failure  # outside the except clauses: no frame holding pixels stays alive
     if alpha is not None:
         grey = flatten_alpha(grey, alpha)
-    return resize_longest(grey, work_size)
+    return resize_longest(grey, work_size), upright
 
 
 def resize_longest(grey: np.ndarray, limit: int) -> np.ndarray:
@@ -913,7 +929,7 @@ def _union(a: Box, b: Box) -> Box:
     )
 
 
-def _border_clutter(stats: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+def border_clutter(stats: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """Components that touch the border and are long (a sheet's edge, a strip of desk, the rim
     of a shadow): in a photo these are never the digit."""
     height, width = shape
@@ -944,7 +960,7 @@ def select_digit(
     else:
         on = labels > 0  # few pixels are ink: sum over those only
         weights = np.bincount(labels[on], ink[on], minlength=count)[1:]
-    usable = ~_border_clutter(stats, mask.shape) if photo else np.ones(len(stats), bool)
+    usable = ~border_clutter(stats, mask.shape) if photo else np.ones(len(stats), bool)
     if not usable.any():
         usable[:] = True
     inside = ~_touches_border(stats, mask.shape)
@@ -1048,8 +1064,18 @@ def fit_and_center(ink: np.ndarray) -> np.ndarray:
     return out
 
 
-def extract_digit(grey: np.ndarray) -> np.ndarray:
-    """From a grey image, the digit alone: ink bright on 0, cropped, levels in [0, 1]."""
+@dataclass(frozen=True)
+class FoundInk:
+    """What `find_ink` sees in a grey image: ink bright on 0, its pixels, and whether the
+    lighting was uneven (a photo)."""
+
+    ink: np.ndarray
+    mask: np.ndarray
+    photo: bool
+
+
+def find_ink(grey: np.ndarray) -> FoundInk:
+    """From a grey image, the ink without paper lines and the mask of its pixels."""
     if float(grey.max()) - float(grey.min()) < INK.blank_range:
         raise ImageError("no digit found: the image is blank", status=422)
     grey, _ = isolate_paper(grey)
@@ -1057,8 +1083,12 @@ def extract_digit(grey: np.ndarray) -> np.ndarray:
     ink, sigma = ink_and_noise(grey, light)
     photo = not isinstance(light.background, float)  # uneven light: a photo
     ink = remove_rulings(ink, sigma, lone=photo)
-    mask = ink_mask(ink, sigma)
-    keep, box = select_digit(mask, ink, photo=photo)
+    return FoundInk(ink, ink_mask(ink, sigma), photo)
+
+
+def frame_digit(ink: np.ndarray, keep: np.ndarray, box: Box) -> np.ndarray:
+    """The digit whose pixels are `keep` (inside `box`): cropped with a margin, levels scaled
+    so its strokes reach 1, strokes thickened when thin."""
     margin = max(1, round(min(ink.shape) / FRAME.margin_divisor))
     soft = cv2.dilate(keep.astype(np.uint8), np.ones((2 * margin + 1,) * 2, np.uint8)) > 0
     digit = np.where(soft, ink, 0.0)
@@ -1070,6 +1100,13 @@ def extract_digit(grey: np.ndarray) -> np.ndarray:
     crop = digit[top : box.bottom + margin, left : box.right + margin]
     crop_mask = keep[top : box.bottom + margin, left : box.right + margin]
     return normalize_stroke(crop, crop_mask)
+
+
+def extract_digit(grey: np.ndarray) -> np.ndarray:
+    """From a grey image, the digit alone: ink bright on 0, cropped, levels in [0, 1]."""
+    found = find_ink(grey)
+    keep, box = select_digit(found.mask, found.ink, photo=found.photo)
+    return frame_digit(found.ink, keep, box)
 
 
 def preprocess(data: bytes) -> np.ndarray:

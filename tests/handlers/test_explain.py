@@ -77,7 +77,9 @@ def test_a_mixed_batch_explains_only_the_flagged_requests(handler: MnistHandler)
     statuses = [context.get_response_status(i)[0] for i in range(len(rows))]
     assert statuses == [200, 200, 400, 422, 200]
     assert "attributions" in answers[0] and "attributions" in answers[4]
-    assert set(answers[1]) == {"prediction", "confidence", "probabilities", "abstain", "reason"}
+    assert set(answers[1]) == {
+        *("prediction", "confidence", "probabilities", "abstain", "reason", "digits", "number")
+    }
     for i, status in ((2, 400), (3, 422)):
         assert answers[i] == {"error": answers[i]["error"], "status": status}
     plain, _ = run_batch(handler, [rows[0]])

@@ -19,6 +19,7 @@ from handlers import mnist_handler
 from handlers.mnist_handler import MnistHandler, checkpoint_path, cpu_threads, select_device
 from recognition.models import build_model, save_checkpoint
 from recognition.preprocessing import normalize, preprocess
+from recognition.segmentation import Slot, read_line
 from tests.helpers import canvas_digit, png_bytes
 
 pytestmark = pytest.mark.unit
@@ -108,7 +109,11 @@ def test_a_batch_answers_every_request_in_order_with_its_own_status(
     statuses = [context.get_response_status(i)[0] for i in range(len(rows))]
     assert statuses == [200, 400, 200, 400, 422]
     for i in (0, 2):
-        assert set(answers[i]) == {"prediction", "confidence", "probabilities", "abstain", "reason"}
+        top = {"prediction", "confidence", "probabilities", "abstain", "reason"}
+        assert set(answers[i]) == top | {"digits", "number"}
+        (only,) = answers[i]["digits"]  # one digit: the top level is that digit, as before
+        assert {k: only[k] for k in top} == {k: answers[i][k] for k in top}
+        assert answers[i]["number"] == str(answers[i]["prediction"])
         assert 0 <= answers[i]["prediction"] <= 9
         assert len(answers[i]["probabilities"]) == 10
     for i, status in ((1, 400), (3, 400), (4, 422)):
@@ -165,12 +170,12 @@ def test_an_unexpected_failure_stays_with_its_request(
     """A preprocessing bug (not producible on purpose) fails one request, not its batch."""
     poisoned = digit_png(3)
 
-    def flaky(data: bytes) -> np.ndarray:
+    def flaky(data: bytes) -> list[Slot]:
         if data == poisoned:
             raise RuntimeError("/secret/path exploded")
-        return preprocess(data)
+        return read_line(data)
 
-    monkeypatch.setattr(mnist_handler, "preprocess", flaky)
+    monkeypatch.setattr(mnist_handler, "read_line", flaky)
     answers, context = run_batch(
         handler, [{"body": bytearray(digit_png(1))}, {"body": bytearray(poisoned)}]
     )
