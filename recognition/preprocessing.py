@@ -1066,24 +1066,27 @@ def fit_and_center(ink: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class FoundInk:
-    """What `find_ink` sees in a grey image: ink bright on 0, its pixels, and whether the
-    lighting was uneven (a photo)."""
+    """What `find_ink` sees in a grey image: ink bright on 0, its pixels, whether the lighting
+    was uneven (a photo), and where (top, left) in the grey image the ink's frame starts (the
+    sheet's corner when `isolate_paper` cut one out)."""
 
     ink: np.ndarray
     mask: np.ndarray
     photo: bool
+    origin: tuple[int, int] = (0, 0)
 
 
 def find_ink(grey: np.ndarray) -> FoundInk:
     """From a grey image, the ink without paper lines and the mask of its pixels."""
     if float(grey.max()) - float(grey.min()) < INK.blank_range:
         raise ImageError("no digit found: the image is blank", status=422)
-    grey, _ = isolate_paper(grey)
+    grey, paper = isolate_paper(grey)
     light = analyse_lighting(grey)
     ink, sigma = ink_and_noise(grey, light)
     photo = not isinstance(light.background, float)  # uneven light: a photo
     ink = remove_rulings(ink, sigma, lone=photo)
-    return FoundInk(ink, ink_mask(ink, sigma), photo)
+    origin = (paper.top, paper.left) if paper is not None else (0, 0)
+    return FoundInk(ink, ink_mask(ink, sigma), photo, origin)
 
 
 def frame_digit(ink: np.ndarray, keep: np.ndarray, box: Box) -> np.ndarray:

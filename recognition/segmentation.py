@@ -152,18 +152,12 @@ def bands(intervals: list[tuple[int, int]]) -> list[tuple[int, int]]:
 
 
 def count_lines(stats: np.ndarray) -> int:
-    """Lines of writing: bands of rows holding ink, separated by blank rows, that are tall
-    (a share of the tallest band) and taller than the gap beside them (the dots of a dotted
-    digit leave gaps as tall as themselves; a cap above a 5 is short)."""
+    """Lines of writing: bands of rows holding ink, separated by blank rows, at least a share
+    of the tallest band tall (a cap above a 5 is short; the dots of a dotted digit must
+    overlap in height to be read as one line)."""
     found = bands([(int(t), int(t + h)) for _, t, _, h, _ in stats])
     tallest = max(end - start for start, end in found)
-    lines = 1
-    for (top_a, end_a), (top_b, end_b) in pairwise(found):
-        gap = top_b - end_a
-        upper, lower = end_a - top_a, end_b - top_b
-        if min(upper, lower) >= max(SEG.tall_share * tallest, gap):
-            lines += 1
-    return lines
+    return sum(end - start >= SEG.tall_share * tallest for start, end in found)
 
 
 def in_band(stats: np.ndarray, kept: np.ndarray) -> np.ndarray:
@@ -306,9 +300,14 @@ def segment(found: FoundInk) -> list[tuple[Masks, Masks]]:
     return places
 
 
-def to_upload(box: Box, work: tuple[int, int], upright: tuple[int, int]) -> XYWH:
-    """A box on the reduced copy (`work`: its height, width) as [x, y, w, h] in the uploaded
-    image's upright pixels (`upright`: width, height), rounded outwards."""
+def to_upload(
+    box: Box, work: tuple[int, int], upright: tuple[int, int], origin: tuple[int, int] = (0, 0)
+) -> XYWH:
+    """A box on the reduced copy (`work`: its height, width; the box counted from `origin`, top
+    and left, in it) as [x, y, w, h] in the uploaded image's upright pixels (`upright`: width,
+    height), rounded outwards."""
+    top, left = origin
+    box = Box(box.top + top, box.left + left, box.bottom + top, box.right + left)
     scale_y, scale_x = upright[1] / work[0], upright[0] / work[1]
     x0, y0 = int(np.floor(box.left * scale_x)), int(np.floor(box.top * scale_y))
     x1 = min(upright[0], int(np.ceil(box.right * scale_x)))
@@ -331,7 +330,8 @@ def read_slots(grey: np.ndarray, upright: tuple[int, int] | None = None) -> list
     def framed(masks: Masks) -> tuple[Digit, ...]:
         return tuple(
             Digit(
-                fit_and_center(frame_digit(found.ink, keep, box)), to_upload(box, grey.shape, size)
+                fit_and_center(frame_digit(found.ink, keep, box)),
+                to_upload(box, grey.shape, size, found.origin),
             )
             for keep, box in masks
         )

@@ -202,8 +202,10 @@ def test_documented_request_gets_a_prediction(
     )
     assert response.status_code == 200, response.text
     answer = json.loads(answer_of(envelope, response.json()))
-    assert set(answer) == {"prediction", "confidence", "probabilities", "abstain", "reason"}
+    single = {"prediction", "confidence", "probabilities", "abstain", "reason"}
+    assert set(answer) == single | {"digits", "number"}
     assert answer["prediction"] in range(10) and len(answer["probabilities"]) == 10
+    assert len(answer["digits"]) == 1 and answer["number"] == str(answer["prediction"])
 
 
 @pytest.mark.integration

@@ -62,8 +62,10 @@ def test_models_recognise_real_mnist_digits(torchserve: LiveTorchServe, model: s
         response = torchserve.predict(model, data, PNG_HEADERS)
         assert response.status_code == 200, response.text
         answer = response.json()
-        assert set(answer) == {"prediction", "confidence", "probabilities", "abstain", "reason"}
+        single = {"prediction", "confidence", "probabilities", "abstain", "reason"}
+        assert set(answer) == single | {"digits", "number"}
         assert answer["confidence"] == max(answer["probabilities"])
+        assert len(answer["digits"]) == 1  # one digit is read as one, not split
         if answer["prediction"] != label:
             wrong.append((label, answer["prediction"]))
     limit = allowed_errors(expected_error_rate(torchserve, model), len(samples))
