@@ -26,6 +26,8 @@ from urllib.parse import urlsplit
 
 from PIL import Image, ImageDraw
 
+from benchmarks import perf_jobs
+
 T = TypeVar("T")
 PROBE_TIMEOUT = 10.0  # seconds a probe waits for its answer (counted as failure beyond)
 BOUNDARY = "hostile-load-boundary"
@@ -56,14 +58,7 @@ def host_port(url: str) -> tuple[str, int]:
 
 def multipart(data: bytes, name: str = "digit.png", kind: str = "image/png") -> tuple[bytes, str]:
     """A multipart/form-data body with one file part, and its Content-Type."""
-    head = (
-        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n'
-        f"Content-Type: {kind}\r\n\r\n"
-    ).encode()
-    return (
-        head + data + f"\r\n--{BOUNDARY}--\r\n".encode(),
-        f"multipart/form-data; boundary={BOUNDARY}",
-    )
+    return perf_jobs.multipart(data, name, kind, BOUNDARY)
 
 
 def large_jpeg(width: int = 4000, height: int = 3000, quality: int = 75) -> bytes:

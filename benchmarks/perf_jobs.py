@@ -21,9 +21,12 @@ UI_EXPECT = '"ensemble_prediction"'  # in every good answer of /api/predict
 LOADERS = {"http": "benchmarks.perf_load", "inprocess": "benchmarks.perf_inproc"}
 
 
-def multipart(data: bytes, filename: str, content_type: str) -> tuple[bytes, str]:
-    """A multipart/form-data body with the image in field `file`, and its Content-Type."""
-    boundary = f"----perf{uuid.uuid4().hex}"
+def multipart(
+    data: bytes, filename: str, content_type: str, boundary: str | None = None
+) -> tuple[bytes, str]:
+    """A multipart/form-data body with the image in field `file`, and its Content-Type (a fresh
+    boundary unless one is given)."""
+    boundary = boundary or f"----perf{uuid.uuid4().hex}"
     head = (
         f"--{boundary}\r\n"
         f'Content-Disposition: form-data; name="file"; filename="{filename}"\r\n'
