@@ -40,12 +40,6 @@ pytestmark = pytest.mark.unit
 # ---------------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def reference() -> np.ndarray:
-    """The model input for a plain black '4' on white."""
-    return preprocess(encode(draw_four()))
-
-
 def check_model_input(image: np.ndarray) -> None:
     """What every successful preprocess returns."""
     assert image.shape == (IMAGE_SIZE, IMAGE_SIZE)

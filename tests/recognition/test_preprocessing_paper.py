@@ -12,12 +12,6 @@ from tests.recognition.synthetic import draw_four, encode, photo, similarity
 pytestmark = pytest.mark.unit
 
 
-@pytest.fixture(scope="module")
-def reference() -> np.ndarray:
-    """The model input for a plain black '4' on white."""
-    return preprocess(encode(draw_four()))
-
-
 def card(side: int, surround: int, shape: tuple[int, int]) -> np.ndarray:
     """A white square `side` pixels wide holding a dark '4', centred on a grey `surround`."""
     frame = np.full(shape, surround, np.uint8)
