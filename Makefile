@@ -3,7 +3,7 @@ PY := .venv/bin/python
 MODEL ?= cnn
 export MNIST_ROOT ?= $(abspath ../shared/mnist)
 
-.PHONY: help setup run stop test test-unit lint format train evaluate archives eval-sets bench-robustness bench-perf clean
+.PHONY: help setup run stop test test-unit lint format train evaluate archives eval-sets bench-robustness bench-perf gpu-check clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -51,6 +51,9 @@ bench-robustness: setup  ## accuracy per eval set and model: in-process, private
 
 bench-perf: setup  ## speed benchmark, in-process vs TorchServe vs web UI (ARGS="--quick", "soak", "fuzz", "cold-start")
 	$(PY) -m benchmarks.perf $(ARGS)
+
+gpu-check: setup  ## on a GPU machine: workers on CUDA (describe + log), served accuracy, short perf run
+	$(PY) -m benchmarks.gpu_check $(ARGS)
 
 clean:  ## remove build outputs
 	rm -rf model_store run artifacts .pytest_cache .ruff_cache

@@ -7,8 +7,10 @@ One TorchServe and one gunicorn (config/gunicorn.conf.py) are started; an nginx 
 directly (the baseline: what `make run` served before) and then through nginx, a normal client
 from 127.0.0.1 POSTs a 28×28 PNG to /api/predict every 0.25 s and another GETs /api/health
 every 0.5 s while the attack (benchmarks/hostile_attacks.py, in its own process, from 127.0.1.x)
-runs. Reported per attack and target: the probes' success rate, p50/p99 latency, health's
-success rate and p99, and what the attackers got. "quiet" is no attack: the front door's cost.
+runs, and for RECOVERY_S after it. Reported per attack and target: the probes' success rate,
+p50/p99 latency, health's success rate and p99, what the attackers got, and the probes after the
+attack ("recovery"). "quiet" is no attack: the front door's cost. "expensive-images" is 16
+clients sending the costliest image the decode budget admits (a 3300×3300 RGB PNG of 30 KB).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from benchmarks.perf_machine import finish, new_report
 from benchmarks.perf_services import services, tuning_config
 from benchmarks.perf_settings import Settings
 from evalsets.bench_inputs import mnist_digit, mnist_png
+from evalsets.hostile import big_png
 from stack.launcher import door_settings
 from stack.nginx import Nginx
 from stack.ports import free_ports
@@ -44,6 +47,9 @@ from stack.ports import free_ports
 SETTLE_S = 5.0  # pause after an attack, so the next one starts on a calm stack
 PROBE_INTERVAL_S = 0.25
 HEALTH_INTERVAL_S = 0.5
+RECOVERY_S = 5.0  # seconds of probes after an attack: is the service back in full?
+EXPENSIVE_CLIENTS = 16
+EXPENSIVE_SIDE = 3300  # RGB PNG at the edge of the decode budget: the most CPU per upload
 
 log = logging.getLogger("perf")
 
@@ -95,6 +101,14 @@ def attacks(settings: Settings, photo: tuple[bytes, str]) -> dict[str, Callable[
             seconds=seconds,
             sources=20,
         ),
+        "expensive-images": partial(
+            upload_burst,
+            clients=EXPENSIVE_CLIENTS,
+            body=multipart(big_png(EXPENSIVE_SIDE, EXPENSIVE_SIDE, "RGB"))[0],
+            content_type=multipart(b"")[1],
+            seconds=seconds,
+            sources=4,
+        ),
     }
 
 
@@ -123,10 +137,14 @@ def measure(url: str, attack: Callable[[str], Any], seconds: float, png: bytes) 
         )
         thread.join(timeout=seconds + 30)
         attacked = result.result(timeout=seconds + 120)
+    after = repeat(
+        lambda: request_once(url, "/api/predict", body, kind), PROBE_INTERVAL_S, RECOVERY_S
+    )
     return {
         "probes": summary(probes, round(seconds / PROBE_INTERVAL_S)),
         "health": summary(health, round(seconds / HEALTH_INTERVAL_S)),
         "attack": attack_summary(attacked),
+        "recovery": summary(after, round(RECOVERY_S / PROBE_INTERVAL_S)),
     }
 
 
@@ -171,8 +189,10 @@ def _line(outcome: dict[str, Any]) -> str:
     """One log line of a measurement."""
     probes, health = outcome["probes"], outcome["health"]
     return (
-        f"probes {probes['success_rate']} ok, p50 {probes['p50_ms']} p99 {probes['p99_ms']} ms; "
-        f"health {health['success_rate']} ok, p99 {health['p99_ms']} ms; "
+        f"probes {probes['scheduled_success_rate']} ok (of scheduled), "
+        f"p50 {probes['p50_ms']} p99 {probes['p99_ms']} ms; "
+        f"health {health['scheduled_success_rate']} ok, p99 {health['p99_ms']} ms; "
+        f"after {outcome['recovery']['scheduled_success_rate']} ok; "
         f"attack {outcome['attack']}"
     )
 

@@ -22,7 +22,13 @@ from stack.paths import DEFAULT_KEY_FILE
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MODES = ("bench", "cold-start", "soak", "fuzz", "hostile")
-HOSTILE_ATTACKS = ("quiet", "slow-headers", "idle-connections", "upload-burst")
+HOSTILE_ATTACKS = (
+    "quiet",
+    "slow-headers",
+    "idle-connections",
+    "upload-burst",
+    "expensive-images",
+)
 TARGETS = {
     "inproc_mlp": "in-process: preprocessing + MLP",
     "inproc_cnn": "in-process: preprocessing + CNN",

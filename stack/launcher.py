@@ -54,9 +54,13 @@ def door_settings(environ: Mapping[str, str]) -> DoorSettings:
             environ.get("WEBUI_CONNECT_TIMEOUT") or 0.5
         )
     conf = gunicorn_settings(environ)
+    workers = int(conf["workers"])
     # Every thread of every worker: the UI sheds beyond its own limit with a JSON 503 itself.
+    # One large upload per worker: a photo takes all of its slots but one (webui/shedding.py).
     return DoorSettings(
-        ui_wait=ui_wait, max_predictions=int(conf["workers"]) * int(conf["threads"])
+        ui_wait=ui_wait,
+        max_predictions=workers * int(conf["threads"]),
+        max_large_uploads=workers,
     )
 
 

@@ -77,7 +77,8 @@ class DoorSettings:
     max_body_bytes: int = max_request_bytes()
     ui_wait: float = UI_WAIT  # seconds the UI may take before answering (its TorchServe wait)
     max_predictions: int = 16  # predictions in flight to gunicorn, all clients together
-    max_large_uploads: int = 4  # of which uploads of 1 MB or more
+    per_client_predictions: int = 2  # predictions in flight per client address
+    max_large_uploads: int = 2  # of which uploads of 1 MB or more (one per gunicorn worker)
     health_timeout: float = 3.0
     connect_timeout: float = 1.0
 
@@ -146,6 +147,7 @@ def render(
         "PROXY_CONNECT_TIMEOUT": f"{settings.connect_timeout:g}",
         "HEALTH_TIMEOUT": f"{settings.health_timeout:g}",
         "MAX_PREDICTIONS": str(settings.max_predictions),
+        "PER_CLIENT_PREDICTIONS": str(settings.per_client_predictions),
         "MAX_LARGE_UPLOADS": str(settings.max_large_uploads),
         "ERROR_PAGES": pages,
         "ERROR_LOCATIONS": locations,

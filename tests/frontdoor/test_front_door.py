@@ -27,6 +27,7 @@ from benchmarks.hostile_attacks import (
 from recognition.limits import max_request_bytes
 from stack.headers import security_headers
 from stack.launcher import Launcher
+from stack.nginx import DoorSettings
 from tests.webui.conftest import drawn_zero
 
 pytestmark = pytest.mark.integration
@@ -120,6 +121,67 @@ def test_malformed_requests_get_nginx_json_never_gunicorn_html(
     assert b"X-Frame-Options: DENY" in head
 
 
+def post_with_header(name: bytes, value: bytes, body: bytes) -> bytes:
+    """A raw POST /api/predict of a PNG body with one extra (or replaced) header."""
+    headers = {b"Host": b"x", b"Content-Type": b"image/png", b"Connection": b"close"}
+    headers[name] = value
+    lines = b"".join(k + b": " + v + b"\r\n" for k, v in headers.items())
+    length = f"Content-Length: {len(body)}\r\n".encode()
+    return b"POST /api/predict HTTP/1.1\r\n" + lines + length + b"\r\n" + body
+
+
+CONTROL = [bytes([c]) for c in (0x01, 0x08, 0x0B, 0x1F, 0x7F)]
+
+
+@pytest.mark.parametrize("char", CONTROL, ids=[f"0x{c[0]:02x}" for c in CONTROL])
+def test_a_control_character_in_a_header_value_never_gets_gunicorns_html(
+    front_door: Launcher, char: bytes
+) -> None:
+    """In a header the app reads (Content-Type): nginx's JSON 400 with the security headers. In
+    any other header: dropped by nginx (only the app's headers are forwarded), so served."""
+    png = drawn_zero(28)
+    reply, _ = raw_exchange(
+        front_door.url, post_with_header(b"Content-Type", b"image/png" + char, png), 10, "127.0.4.6"
+    )
+    head, _, body = reply.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400 "), head[:100]
+    assert b"Content-Type: application/json" in head and body.startswith(b'{"error": ')
+    assert b"X-Frame-Options: DENY" in head
+    reply, _ = raw_exchange(
+        front_door.url, post_with_header(b"X-Note", b"a" + char + b"b", png), 10, "127.0.4.6"
+    )
+    head, _, body = reply.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 ") and b"<html" not in body.lower(), reply[:300]
+
+
+def test_a_client_over_its_connection_limit_gets_503_json_while_health_answers(
+    front_door: Launcher,
+) -> None:
+    """As many predictions as a client may have held open (headers sent, body pending): its next
+    is refused at once with nginx's JSON 503 and Retry-After; another client's health is a 200."""
+    host, port = front_door.url.removeprefix("http://").split(":")
+    head = b"POST /api/predict HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n"
+    held = []
+    try:
+        for _ in range(DoorSettings().per_client_predictions):
+            sock = socket.create_connection((host, int(port)), 5, ("127.0.4.7", 0))
+            sock.sendall(head)
+            held.append(sock)
+        time.sleep(0.2)  # nginx has read the headers: the client's requests are in progress
+        with requests.Session() as session:
+            session.mount("http://", SourceAdapter("127.0.4.7"))
+            began = time.monotonic()
+            refused = session.post(f"{front_door.url}/api/predict", data=drawn_zero(), timeout=5)
+            took = time.monotonic() - began
+        health = requests.get(f"{front_door.url}/api/health", timeout=5)
+    finally:
+        for sock in held:
+            sock.close()
+    assert_front_door_json(refused, 503)
+    assert refused.headers["Retry-After"] == "1" and took < 1.0
+    assert health.status_code == 200 and health.json()["status"] == "ok"
+
+
 def test_a_slow_body_is_cut_off_without_reaching_gunicorn(front_door: Launcher) -> None:
     """client_body_timeout: nginx closes the connection (it answers no 408 to a timed-out
     request); gunicorn never sees the request, so no HTML page of its own comes back."""
@@ -131,15 +193,15 @@ def test_a_slow_body_is_cut_off_without_reaching_gunicorn(front_door: Launcher) 
 
 
 def test_a_client_over_the_rate_gets_429_json(front_door: Launcher) -> None:
-    """60 requests, 6 at a time, from one client: past the burst of 20 (and 10 r/s) nginx
-    answers 429 itself, as JSON with the security headers and Retry-After."""
+    """60 requests, 2 at a time (its connection limit), from one client: past the burst of 20
+    (and 10 r/s) nginx answers 429 itself, as JSON with the security headers and Retry-After."""
 
     def send(_: int) -> requests.Response:
         with requests.Session() as session:
             session.mount("http://", SourceAdapter("127.0.4.3"))
             return session.post(f"{front_door.url}/api/predict", data=b"not an image", timeout=10)
 
-    with ThreadPoolExecutor(6) as pool:
+    with ThreadPoolExecutor(DoorSettings().per_client_predictions) as pool:
         responses = list(pool.map(send, range(60)))
     statuses = [r.status_code for r in responses]
     assert statuses.count(429) >= 10, statuses

@@ -59,8 +59,23 @@ def test_nginx_waits_longer_than_the_ui_waits_for_torchserve() -> None:
 
 def test_the_prediction_limit_follows_gunicorns_threads() -> None:
     assert door_settings({}).max_predictions == 2 * ui_config.GUNICORN_THREADS
-    assert door_settings({}).max_large_uploads == 4
-    assert door_settings({"GUNICORN_WORKERS": "3", "GUNICORN_THREADS": "4"}).max_predictions == 12
+    assert door_settings({}).max_large_uploads == 2  # one photo per gunicorn worker
+    three = door_settings({"GUNICORN_WORKERS": "3", "GUNICORN_THREADS": "4"})
+    assert three.max_predictions == 12 and three.max_large_uploads == 3
+
+
+def test_only_the_headers_the_app_reads_are_forwarded(tmp_path: Path) -> None:
+    text = rendered(tmp_path)
+    assert "proxy_pass_request_headers off;" in text
+    forwarded = set(re.findall(r"proxy_set_header ([\w-]+) ", text))
+    assert forwarded == {
+        "Connection",
+        "Host",
+        "Content-Type",
+        "X-Forwarded-For",
+        "X-Forwarded-Proto",
+        "X-Request-ID",
+    }
 
 
 def test_client_deadlines_are_short_and_bodies_buffered(tmp_path: Path) -> None:
