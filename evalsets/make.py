@@ -37,6 +37,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+from sklearn.datasets import load_digits
 
 from evalsets.encode import Item
 from evalsets.items import SET_SIZES, make_one, plan
@@ -44,7 +45,8 @@ from training.data import load_split, resolve_root
 
 log = logging.getLogger("evalsets")
 
-PARALLEL_SETS = {"phone", "containers"}  # the others are too cheap to be worth a process pool
+# the others are too cheap to be worth a process pool
+PARALLEL_SETS = {"phone", "containers", "desk", "pasted", "marker", "texture", "pens", "serif"}
 DEFAULT_OUT = Path("artifacts/eval_sets")
 DEFAULT_JOBS = min(4, os.cpu_count() or 1)
 
@@ -65,12 +67,12 @@ def build_set(
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
     work = [
-        (name, pos, index, variant, images[index], seed)
-        for pos, (index, variant) in enumerate(plan(name, count, seed, len(images)))
+        (name, pos, index, variant, images[index], int(labels[index]), seed)
+        for pos, (index, variant) in enumerate(plan(name, count, seed, len(images), labels))
     ]
     rows = []
     for pos, (ext, data, tags) in enumerate(_run(work, jobs if name in PARALLEL_SETS else 1)):
-        _, _, index, _, _, _ = work[pos]
+        index = work[pos][2]
         file = f"{pos:05d}.{ext}"
         (folder / file).write_bytes(data)
         tag_text = " ".join(f"{k}={v}" for k, v in tags.items())
@@ -80,6 +82,12 @@ def build_set(
         writer.writerow(["file", "label", "index", "tags"])
         writer.writerows(rows)
     return len(rows)
+
+
+def sklearn_digits() -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's bundled 8×8 digits (levels 0–16 as uint8) and their labels."""
+    digits = load_digits()
+    return digits.images.astype(np.uint8), digits.target.astype(np.int64)
 
 
 def _run(work: list, jobs: int) -> Iterator[Item]:
@@ -107,9 +115,10 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
     images, labels = load_split(resolve_root(args.data_root), train=False)
-    images, labels = images.numpy(), labels.numpy()
+    mnist = images.numpy(), labels.numpy()
     for name in args.sets:
         start = time.perf_counter()
+        images, labels = sklearn_digits() if name == "sklearn" else mnist
         count = max(1, round(SET_SIZES[name] * args.scale))
         written = build_set(
             name, images, labels, args.out, count=count, seed=args.seed, jobs=args.jobs
