@@ -18,10 +18,21 @@ Sets (default sizes; --scale multiplies them):
                       palette, bilevel), JPEG (RGB, grey, CMYK, progressive), GIF (still and
                       animated), BMP, TIFF (raw, LZW, 16-bit), WebP (lossy, lossless, alpha), AVIF,
                       plus 6000×4000 phone photos
+    issue 11 "Real handwriting" (see docs/robustness.md):
+    desk         200  12–50 MP phone JPEGs of a card, sticky note or sheet on a desk or a wall
+    pasted       300  a photo or scan crop pasted on a square of another grey
+    marker       300  fat felt-tip strokes (8–20 % of the digit's height) that bleed
+    texture      300  grainy recycled, coloured or kraft paper; pencil with show-through
+    tight        300  crops whose strokes touch every side of the image
+    stretched    300  the digit stretched to fill its box: 16×16 binary/grey cells, form boxes
+    serif        300  European 1s (flag, base) and crossed 7s drawn on MNIST 1s and 7s, + others
+    pens         300  very thin (0.8–2 % of the height) and very thick (22–35 %) pens
+    sklearn     1797  scikit-learn's bundled 8×8 digits (not MNIST; evaluation only), 8×8 PNG
 
 Each set goes to <out>/<set>/ with labels.csv (file,label,index,tags): `index` is the MNIST test
-index, `tags` space-separated key=value pairs describing how the file was made. Every file has
-its own seed derived from (--seed, set, position), so the output does not depend on --jobs.
+index (for `sklearn`, the index in `load_digits`), `tags` space-separated key=value pairs
+describing how the file was made. Every file has its own seed derived from (--seed, set,
+position), so the output does not depend on --jobs.
 """
 
 from __future__ import annotations
