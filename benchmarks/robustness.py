@@ -9,18 +9,21 @@ Usage:
         --key-file run/torchserve/key_file.json --webui http://127.0.0.1:5000
 
 Options: --sets clean phone … (default: every set found), --limit N files per set, --weights-dir
-(default weights/), --concurrency for the HTTP paths, --out (default artifacts/robustness.json).
+(default weights/), --concurrency for the HTTP paths, --out (default artifacts/robustness.json),
+--failures CSV (every file refused or misread in-process, with each model's answer).
 
 (a) in-process: every file goes through `recognition.preprocessing.preprocess` and a
 `recognition.predictor.Predictor` of each committed model, single-threaded (cv2 and torch
-limited to one thread), timing the preprocessing of each file. (b) TorchServe, a running one or
-(--start-torchserve) a private one on free loopback ports with archives built from the working
-tree into a temporary model store: the raw file bytes are POSTed to /predictions/mnist_{mlp,cnn}
-with the inference key (re-read, then renewed with the API key, when TorchServe rejects it). (c)
-The web UI, a running one or (--start-webui) the app under gunicorn on the TorchServe of (b):
-the file is uploaded to /api/predict (multipart field `file`), which answers for both models and
-their ensemble. A file that is rejected (4xx) counts as wrong. Prints one table per path and
-writes everything, with per-tag accuracy and the CNN's mistakes, as JSON.
+limited to one thread), timing the preprocessing of each file; the ensemble is the fitted
+log-linear pool of config/ensemble.json (its top class; the web UI may abstain instead). (b)
+TorchServe, a running one or (--start-torchserve) a private one on free loopback ports with
+archives built from the working tree into a temporary model store: the raw file bytes are POSTed
+to /predictions/mnist_{mlp,cnn} with the inference key (re-read, then renewed with the API key,
+when TorchServe rejects it). (c) The web UI, a running one or (--start-webui) the app under
+gunicorn on the TorchServe of (b): the file is uploaded to /api/predict (multipart field
+`file`), which answers for both models and their ensemble. A file that is rejected (4xx) counts
+as wrong. Prints one table per path and writes everything, with per-tag accuracy and the CNN's
+mistakes, as JSON.
 """
 
 from __future__ import annotations
@@ -45,8 +48,17 @@ import numpy as np
 import requests
 import torch
 
-from benchmarks.robustness_stats import Outcome, jpeg_timing, mistakes, summarize, table
+from benchmarks.robustness_stats import (
+    Outcome,
+    failures,
+    jpeg_timing,
+    mistakes,
+    summarize,
+    table,
+    write_failures,
+)
 from evalsets.read import Sample, find_sets, load_set
+from recognition.calibration import pool
 from recognition.catalog import MODEL_NAMES, MODELS
 from recognition.models import load_checkpoint
 from recognition.predictor import Predictor
@@ -57,6 +69,7 @@ from stack.ports import free_ports, loopback_overrides
 from stack.torchserve import TorchServe
 from tsclient.client import TorchServeClient as TsClient
 from tsclient.keys import KeyStore
+from webui import ensemble as ensemble_rule
 
 log = logging.getLogger("robustness")
 
@@ -65,6 +78,8 @@ DEFAULT_SETS_DIR = REPO_ROOT / "artifacts" / "eval_sets"
 DEFAULT_OUT = REPO_ROOT / "artifacts" / "robustness.json"
 DEFAULT_WEIGHTS = REPO_ROOT / "weights"
 BATCH = 512  # images per forward pass in-process
+ENSEMBLE = "ensemble"
+FLOOR = 1e-12  # the web UI's floor on a probability before the log-linear pool (webui.merge)
 TIMEOUT = 30.0
 mimetypes.add_type("image/webp", ".webp")
 mimetypes.add_type("image/avif", ".avif")
@@ -87,6 +102,12 @@ def load_predictors(weights_dir: Path) -> dict[str, Predictor]:
     return predictors
 
 
+def pool_weights(predictors: dict[str, Predictor]) -> dict[str, float]:
+    """The fitted pool's weight (config/ensemble.json) for each loaded model, by TorchServe name."""
+    rule = ensemble_rule.load()
+    return {m.name: rule.weights.get(m.arch, 0.0) for m in MODELS if m.name in predictors}
+
+
 def timed_preprocess(data: bytes) -> tuple[np.ndarray | None, int, str | None, float]:
     """(image or None, status, error, milliseconds) for one file."""
     start = time.perf_counter()
@@ -98,8 +119,14 @@ def timed_preprocess(data: bytes) -> tuple[np.ndarray | None, int, str | None, f
     return image, status, error, 1000 * (time.perf_counter() - start)
 
 
-def run_in_process(samples: Sequence[Sample], predictors: dict[str, Predictor]) -> list[Outcome]:
-    """Preprocess every file (timed, one thread) and classify the results with every model."""
+def run_in_process(
+    samples: Sequence[Sample],
+    predictors: dict[str, Predictor],
+    weights: dict[str, float] | None = None,
+) -> list[Outcome]:
+    """Preprocess every file (timed, one thread) and classify the results with every model and,
+    given the pool's `weights` by model, with the ensemble (the pool's top class, as the web UI
+    computes it, without its abstention)."""
     outcomes, images, where = [], [], []
     for i, sample in enumerate(samples):
         image, status, error, ms = timed_preprocess(sample.path.read_bytes())
@@ -109,10 +136,16 @@ def run_in_process(samples: Sequence[Sample], predictors: dict[str, Predictor]) 
             where.append(i)
     if not images:
         return outcomes
-    for name, predictor in predictors.items():
-        chunks = range(0, len(images), BATCH)
-        digits = [predictor.probabilities(images[c : c + BATCH]).argmax(1) for c in chunks]
-        for i, digit in zip(where, np.concatenate(digits).tolist(), strict=True):
+    chunks = range(0, len(images), BATCH)
+    probabilities = {
+        name: np.concatenate([predictor.probabilities(images[c : c + BATCH]) for c in chunks])
+        for name, predictor in predictors.items()
+    }
+    if weights and len(probabilities) > 1:
+        logs = [np.log(np.maximum(p, FLOOR)) for p in probabilities.values()]
+        probabilities[ENSEMBLE] = pool(logs, [weights.get(name, 0.0) for name in probabilities])
+    for name, probs in probabilities.items():
+        for i, digit in zip(where, probs.argmax(1).tolist(), strict=True):
             outcomes[i].predictions[name] = int(digit)
     return outcomes
 
@@ -277,23 +310,33 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--concurrency", type=int, default=4, help="HTTP requests in flight (4)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="%(default)s")
+    parser.add_argument(
+        "--failures", type=Path, help="CSV of every file refused or misread in-process (none)"
+    )
     return parser.parse_args(argv)
 
 
 def in_process_path(
     args: argparse.Namespace, samples: dict[str, list[Sample]], report: dict[str, Any]
 ) -> None:
-    """Path (a): results, the CNN's mistakes and the phone JPEG timing into the report."""
+    """Path (a): results, the CNN's mistakes and the phone JPEG timing into the report; with
+    --failures, every refused or misread file into that CSV."""
     predictors = load_predictors(args.weights_dir)
-    results = {}
+    weights = pool_weights(predictors)
+    models = [*predictors, ENSEMBLE] if len(predictors) > 1 else list(predictors)
+    results, failed = {}, []
     for name, files in samples.items():
-        outcomes = run_in_process(files, predictors)
-        results[name] = summarize(files, outcomes, list(predictors))
+        outcomes = run_in_process(files, predictors, weights)
+        results[name] = summarize(files, outcomes, models)
         report["mistakes"]["in_process_cnn"][name] = mistakes(files, outcomes, "mnist_cnn")
+        failed += failures(name, files, outcomes, models)
         if name == "phone":
             report["jpeg_1600x1200_ms"] = jpeg_timing(files, outcomes)
     report["paths"]["in_process"] = results
-    print(table("(a) in-process", results, list(predictors)))
+    print(table("(a) in-process", results, models))
+    if args.failures:
+        write_failures(args.failures, failed, models)
+        log.info("wrote %s (%d files)", args.failures, len(failed))
 
 
 def http_paths(

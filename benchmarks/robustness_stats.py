@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import csv
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from benchmarks.perf_stats import percentile
@@ -108,3 +110,28 @@ def jpeg_timing(samples: Sequence[Sample], outcomes: Sequence[Outcome]) -> dict[
         for s, o in zip(samples, outcomes, strict=True)
         if s.tags.get("frame") in {"1600x1200", "1200x1600"} and o.preprocess_ms is not None
     )
+
+
+def failures(
+    set_name: str, samples: Sequence[Sample], outcomes: Sequence[Outcome], models: Sequence[str]
+) -> list[dict[str, Any]]:
+    """The files refused, or misread by any model: set, file, label, status, error, each
+    model's answer and the tags."""
+    rows = []
+    for s, o in zip(samples, outcomes, strict=True):
+        answers = {m: o.predictions.get(m) for m in models}
+        if o.status == 200 and all(a == s.label for a in answers.values()):
+            continue
+        tags = " ".join(f"{k}={v}" for k, v in s.tags.items())
+        row = {"set": set_name, "file": s.path.name, "label": s.label, "status": o.status}
+        rows.append({**row, "error": o.error or "", **answers, "tags": tags})
+    return rows
+
+
+def write_failures(path: Path, rows: Sequence[dict[str, Any]], models: Sequence[str]) -> None:
+    """The rows of `failures` as a CSV."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, ["set", "file", "label", "status", "error", *models, "tags"])
+        writer.writeheader()
+        writer.writerows(rows)

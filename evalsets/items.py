@@ -10,8 +10,13 @@ from PIL import Image
 
 from evalsets import render
 from evalsets.encode import Item, container_variants, encode, phone_jpeg
+from evalsets.items_real import REAL_MAKERS, SERIF_MIX
+from evalsets.sklearn_digits import make_sklearn
 
 SET_SIZES = {"clean": 1000, "phone": 500, "canvas": 600, "lowres": 800, "containers": 600}
+# issue 11 "Real handwriting" (appended: the ids, and so the seeds, of the sets above stay)
+SET_SIZES |= {"desk": 200, "pasted": 300, "marker": 300, "texture": 300, "tight": 300}
+SET_SIZES |= {"stretched": 300, "serif": 300, "pens": 300, "sklearn": 1797}
 SET_IDS = {name: i for i, name in enumerate(SET_SIZES)}
 BIG_PHOTOS = 6  # 6000×4000 photos added to `containers`
 # (width, height) of phone photos and how often each appears
@@ -95,13 +100,18 @@ MAKERS: dict[str, Callable[..., Item]] = {
     "phone": make_phone,
     "canvas": make_canvas,
     "lowres": make_lowres,
+    "sklearn": make_sklearn,
 }
 
 
-def plan(name: str, count: int, seed: int, available: int = 10_000) -> list[tuple[int, str]]:
-    """(MNIST test index, container variant or "") for each file of a set, seeded; `available`
-    is the number of test images (10 000 in MNIST)."""
+def plan(
+    name: str, count: int, seed: int, available: int = 10_000, labels: np.ndarray | None = None
+) -> list[tuple[int, str]]:
+    """(source index, container variant or "") for each file of a set, seeded; `available` is
+    the number of source images (10 000 MNIST test images); `serif` needs their `labels`."""
     rng = np.random.default_rng([seed, SET_IDS[name]])
+    if name == "serif":
+        return [(i, "") for i in _serif_picks(count, rng, labels)]
     if name != "containers":
         picks = rng.choice(available, size=min(count, available), replace=False)
         return [(int(i), "") for i in picks]
@@ -113,10 +123,27 @@ def plan(name: str, count: int, seed: int, available: int = 10_000) -> list[tupl
     return [(int(i), v) for i, v in zip(indices, names, strict=True)]
 
 
-def make_one(job: tuple[str, int, int, str, np.ndarray, int]) -> Item:
-    """The file of one job: (set, position, MNIST index, variant, 28×28 image, run seed)."""
-    name, position, _, variant, img28, seed = job
+def _serif_picks(count: int, rng: np.random.Generator, labels: np.ndarray | None) -> list[int]:
+    """Test indices for `serif`: SERIF_MIX's shares of 1s and 7s, the rest other digits."""
+    if labels is None:
+        raise ValueError("plan('serif', ...) needs the labels")
+    groups = {d: np.flatnonzero(labels == d) for d in SERIF_MIX}
+    others = np.flatnonzero(~np.isin(labels, list(SERIF_MIX)))
+    picks = []
+    for digit, share in SERIF_MIX.items():
+        n = min(round(count * share), len(groups[digit]))
+        picks += rng.choice(groups[digit], size=n, replace=False).tolist()
+    rest = min(count - len(picks), len(others))
+    picks += rng.choice(others, size=max(rest, 0), replace=False).tolist()
+    return [int(i) for i in rng.permutation(picks)]
+
+
+def make_one(job: tuple[str, int, int, str, np.ndarray, int, int]) -> Item:
+    """The file of one job: (set, position, source index, variant, image, label, run seed)."""
+    name, position, _, variant, image, label, seed = job
     rng = np.random.default_rng([seed, SET_IDS[name], position])
     if name == "containers":
-        return make_container(img28, rng, seed, variant)
-    return MAKERS[name](img28, rng, seed)
+        return make_container(image, rng, seed, variant)
+    if name in REAL_MAKERS:
+        return REAL_MAKERS[name](image, label, rng, _bank(seed))
+    return MAKERS[name](image, rng, seed)

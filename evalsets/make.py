@@ -23,10 +23,22 @@ Sets (default sizes; --scale multiplies them):
                       broken strokes, underlines and dust (evalsets/numbers.py); not made by
                       default: ask for it with --sets numbers
 
+    issue 11 "Real handwriting" (see docs/robustness.md):
+    desk         200  12–50 MP phone JPEGs of a card, sticky note or sheet on a desk or a wall
+    pasted       300  a photo or scan crop pasted on a square of another grey
+    marker       300  fat felt-tip strokes (8–20 % of the digit's height) that bleed
+    texture      300  grainy recycled, coloured or kraft paper; pencil with show-through
+    tight        300  crops whose strokes touch every side of the image
+    stretched    300  the digit stretched to fill its box: 16×16 binary/grey cells, form boxes
+    serif        300  European 1s (flag, base) and crossed 7s drawn on MNIST 1s and 7s, + others
+    pens         300  very thin (0.8–2 % of the height) and very thick (22–35 %) pens
+    sklearn     1797  scikit-learn's bundled 8×8 digits (not MNIST; evaluation only), 8×8 PNG
+
 Each set goes to <out>/<set>/ with labels.csv (file,label,index,tags): `index` is the MNIST test
-index (for `numbers`: the row's indices joined by "-", and `label` the number as a string),
-`tags` space-separated key=value pairs describing how the file was made. Every file has its own
-seed derived from (--seed, set, position), so the output does not depend on --jobs.
+index (for `numbers`: the row's indices joined by "-", and `label` the number as a string; for
+`sklearn`, the index in `load_digits`), `tags` space-separated key=value pairs
+describing how the file was made. Every file has its own seed derived from (--seed, set,
+position), so the output does not depend on --jobs.
 """
 
 from __future__ import annotations
@@ -43,6 +55,7 @@ from functools import partial
 from pathlib import Path
 
 import numpy as np
+from sklearn.datasets import load_digits
 
 from evalsets.encode import Item
 from evalsets.items import SET_SIZES, make_one, plan
@@ -51,7 +64,18 @@ from training.data import load_split, resolve_root
 
 log = logging.getLogger("evalsets")
 
-PARALLEL_SETS = {"phone", "containers", "numbers"}  # the others are too cheap for a process pool
+# the others are too cheap to be worth a process pool
+PARALLEL_SETS = {
+    "phone",
+    "containers",
+    "numbers",
+    "desk",
+    "pasted",
+    "marker",
+    "texture",
+    "pens",
+    "serif",
+}
 DEFAULT_OUT = Path("artifacts/eval_sets")
 DEFAULT_JOBS = min(4, os.cpu_count() or 1)
 
@@ -72,12 +96,12 @@ def build_set(
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
     work = [
-        (name, pos, index, variant, images[index], seed)
-        for pos, (index, variant) in enumerate(plan(name, count, seed, len(images)))
+        (name, pos, index, variant, images[index], int(labels[index]), seed)
+        for pos, (index, variant) in enumerate(plan(name, count, seed, len(images), labels))
     ]
     rows = []
     for pos, (ext, data, tags) in enumerate(_run(work, jobs if name in PARALLEL_SETS else 1)):
-        _, _, index, _, _, _ = work[pos]
+        index = work[pos][2]
         file = f"{pos:05d}.{ext}"
         (folder / file).write_bytes(data)
         tag_text = " ".join(f"{k}={v}" for k, v in tags.items())
@@ -114,6 +138,12 @@ def build_numbers(
     return len(written)
 
 
+def sklearn_digits() -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's bundled 8×8 digits (levels 0–16 as uint8) and their labels."""
+    digits = load_digits()
+    return digits.images.astype(np.uint8), digits.target.astype(np.int64)
+
+
 def _run(work: list, jobs: int, maker: Callable[..., Item] = make_one) -> Iterator[Item]:
     if jobs <= 1:
         yield from map(maker, work)
@@ -143,9 +173,10 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
     images, labels = load_split(resolve_root(args.data_root), train=False)
-    images, labels = images.numpy(), labels.numpy()
+    mnist = images.numpy(), labels.numpy()
     for name in args.sets:
         start = time.perf_counter()
+        images, labels = sklearn_digits() if name == "sklearn" else mnist
         count = max(1, round({**SET_SIZES, **NUMBER_SIZES}[name] * args.scale))
         build = build_numbers if name in NUMBER_SIZES else partial(build_set, name)
         written = build(images, labels, args.out, count=count, seed=args.seed, jobs=args.jobs)

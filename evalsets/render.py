@@ -135,17 +135,23 @@ def _patch_size(width: int, height: int, affine: np.ndarray, pad: int) -> tuple[
 
 def pen_alpha(trace: Trace, affine: np.ndarray, pen_width: float, pad: int) -> np.ndarray:
     """Coverage in [0, 1] of a round pen of `pen_width` pixels drawn along the trace."""
-    sup = 2 if pen_width < 6 else 1  # supersample thin pens for smooth edges
     w, h = _patch_size(trace.width, trace.height, affine, pad)
-    lines = np.zeros((h * sup, w * sup), np.uint8)
     pts = trace.segments.reshape(-1, 2) @ affine[:, :2].T + affine[:, 2] + pad
-    pts = np.round(pts * sup * 16).astype(np.int32).reshape(-1, 2, 2)
+    return stroke_alpha(pts, w, h, pen_width)
+
+
+def stroke_alpha(points: np.ndarray, width: int, height: int, pen_width: float) -> np.ndarray:
+    """Coverage (height×width) of a round pen along segments given as point pairs (2N×2, x/y in
+    the patch's pixels)."""
+    sup = 2 if pen_width < 6 else 1  # supersample thin pens for smooth edges
+    lines = np.zeros((height * sup, width * sup), np.uint8)
+    pts = np.round(points * sup * 16).astype(np.int32).reshape(-1, 2, 2)
     for (x1, y1), (x2, y2) in pts:
         cv2.line(lines, (int(x1), int(y1)), (int(x2), int(y2)), 255, 1, cv2.LINE_8, shift=4)
     dist = cv2.distanceTransform(255 - lines, cv2.DIST_L2, 3)
     alpha = np.clip(pen_width * sup / 2 + 0.5 - dist, 0.0, 1.0)
     if sup > 1:
-        alpha = cv2.resize(alpha, (w, h), interpolation=cv2.INTER_AREA)
+        alpha = cv2.resize(alpha, (width, height), interpolation=cv2.INTER_AREA)
     return alpha
 
 

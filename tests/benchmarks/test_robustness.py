@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 from benchmarks import robustness
-from benchmarks.robustness_stats import Outcome, mistakes, summarize
+from benchmarks.robustness_stats import Outcome, failures, mistakes, summarize
 from evalsets.items import SET_SIZES
 from evalsets.read import Sample, load_set
 from recognition.models import build_model, save_checkpoint
@@ -21,7 +23,7 @@ pytestmark = pytest.mark.unit
 
 @pytest.fixture(scope="module")
 def sets(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """All five sets generated at a tiny scale from a tiny MNIST."""
+    """Every set generated at a tiny scale from a tiny MNIST."""
     mnist = write_tiny_mnist(tmp_path_factory.mktemp("mnist"))
     return make_sets(mnist, tmp_path_factory.mktemp("eval_sets"), "--jobs", "1")
 
@@ -66,12 +68,16 @@ def test_summaries_count_refusals_as_wrong() -> None:
 def test_in_process_answers_are_each_files_own_prediction(sets: Path, weights: Path) -> None:
     predictors = robustness.load_predictors(weights)
     assert list(predictors) == ["mnist_mlp", "mnist_cnn"]
-    samples = load_set(sets / "canvas") + load_set(sets / "lowres")
-    outcomes = robustness.run_in_process(samples, predictors)
+    samples = load_set(sets / "canvas") + load_set(sets / "lowres") + load_set(sets / "sklearn")
+    weights = {"mnist_mlp": 0.3, "mnist_cnn": 0.7}
+    outcomes = robustness.run_in_process(samples, predictors, weights)
     for sample, outcome in zip(samples, outcomes, strict=True):
         image = preprocess(sample.path.read_bytes())
-        for name, predictor in predictors.items():
-            assert outcome.predictions[name] == int(predictor.probabilities([image]).argmax())
+        probs = {n: p.probabilities([image])[0] for n, p in predictors.items()}
+        for name, p in probs.items():
+            assert outcome.predictions[name] == int(p.argmax())
+        pooled = sum(w * np.log(np.maximum(probs[n], 1e-12)) for n, w in weights.items())
+        assert outcome.predictions["ensemble"] == int(pooled.argmax())
         assert outcome.status == 200
         assert outcome.preprocess_ms > 0
 
@@ -86,21 +92,36 @@ def test_in_process_refuses_a_file_that_is_not_an_image(weights: Path, tmp_path:
 
 
 def test_benchmark_in_process_writes_its_report(sets: Path, weights: Path, tmp_path: Path) -> None:
-    out = tmp_path / "report.json"
-    robustness.main(
-        ["--sets-dir", str(sets), "--weights-dir", str(weights), "--out", str(out), "--limit", "6"]
-    )
+    out, failed = tmp_path / "report.json", tmp_path / "failures.csv"
+    paths = ["--sets-dir", str(sets), "--weights-dir", str(weights), "--out", str(out)]
+    robustness.main([*paths, "--limit", "6", "--failures", str(failed)])
     report = json.loads(out.read_text())
     results = report["paths"]["in_process"]
     assert set(results) == set(SET_SIZES)
     for summary in results.values():
-        assert set(summary["accuracy"]) == {"mnist_mlp", "mnist_cnn"}
+        assert set(summary["accuracy"]) == {"mnist_mlp", "mnist_cnn", "ensemble"}
         assert all(0.0 <= acc <= 1.0 for acc in summary["accuracy"].values())
         assert summary["preprocess_ms"]["p50"] > 0
     assert report["weights"]["mnist_cnn"]["test_accuracy"] == 0.1
     assert "p50" in report["jpeg_1600x1200_ms"]
     assert list(report)[-1] == "mistakes"
     assert set(report["mistakes"]["in_process_cnn"]) == set(SET_SIZES)
+    with failed.open(newline="") as fh:
+        listed = list(csv.DictReader(fh))
+    assert {row["set"] for row in listed} <= set(SET_SIZES)
+    models = ("mnist_mlp", "mnist_cnn", "ensemble")
+    assert all(r["status"] != "200" or any(r[m] != r["label"] for m in models) for r in listed)
+
+
+def test_failures_list_refused_and_misread_files_only() -> None:
+    samples = [Sample(Path(f"{i}.png"), 1, {"k": "v"}) for i in range(3)]
+    outcomes = [Outcome({"a": 1, "b": 1}), Outcome({"a": 1, "b": 2}), Outcome({}, 422, "no ink")]
+    rows = failures("set", samples, outcomes, ["a", "b"])
+    assert [(r["file"], r["status"], r["a"], r["b"]) for r in rows] == [
+        ("1.png", 200, 1, 2),
+        ("2.png", 422, None, None),
+    ]
+    assert rows[1]["error"] == "no ink" and rows[0]["tags"] == "k=v"
 
 
 def test_webui_client_reads_both_models_and_the_ensemble() -> None:

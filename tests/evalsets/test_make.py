@@ -5,10 +5,11 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-from evalsets import encode, items
+from evalsets import encode, items, make
 from tests.evalsets.tiny_mnist import SCALE, make_sets, write_tiny_mnist
 
 pytestmark = pytest.mark.unit
@@ -22,7 +23,7 @@ def tiny_mnist(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def sets(tiny_mnist: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """All five sets generated at a tiny scale."""
+    """Every set generated at a tiny scale."""
     return make_sets(tiny_mnist, tmp_path_factory.mktemp("eval_sets"), "--jobs", "1")
 
 
@@ -37,7 +38,7 @@ def test_every_set_has_files_and_labels(sets: Path) -> None:
         assert len(listed) >= max(1, round(size * SCALE))
         for row in listed:
             assert 0 <= int(row["label"]) <= 9
-            assert 0 <= int(row["index"]) < 200
+            assert 0 <= int(row["index"]) < (1797 if name == "sklearn" else 200)
             with Image.open(sets / name / row["file"]) as img:
                 img.load()
 
@@ -67,8 +68,9 @@ def test_containers_cover_every_variant_and_a_6000x4000_photo(sets: Path) -> Non
 
 
 def test_generation_is_reproducible(tiny_mnist: Path, sets: Path, tmp_path: Path) -> None:
-    make_sets(tiny_mnist, tmp_path, "--sets", "canvas", "lowres", "--jobs", "1")
-    for name in ("canvas", "lowres"):
+    cheap = ("canvas", "lowres", "tight", "stretched", "serif", "sklearn")
+    make_sets(tiny_mnist, tmp_path, "--sets", *cheap, "--jobs", "1")
+    for name in cheap:
         for row in rows(sets / name):
             assert (tmp_path / name / row["file"]).read_bytes() == (
                 sets / name / row["file"]
@@ -79,3 +81,35 @@ def test_sets_use_test_images_only_and_differ_between_sets() -> None:
     indices = {name: items.plan(name, 50, 0) for name in ("phone", "canvas")}
     assert all(0 <= i < 10_000 for plan in indices.values() for i, _ in plan)
     assert [i for i, _ in indices["phone"]] != [i for i, _ in indices["canvas"]]
+
+
+def test_desk_photos_are_12_to_50_megapixel_jpegs(sets: Path) -> None:
+    for row in rows(sets / "desk"):
+        tags = dict(pair.split("=") for pair in row["tags"].split())
+        with Image.open(sets / "desk" / row["file"]) as img:
+            assert img.format == "JPEG"
+            assert ImageOps.exif_transpose(img).size == tuple(map(int, tags["frame"].split("x")))
+            assert 12e6 <= img.width * img.height <= 51e6
+
+
+def test_serif_mixes_ones_and_sevens_with_other_digits() -> None:
+    labels = np.arange(10_000) % 10
+    picks = items.plan("serif", 300, 0, labels=labels)
+    drawn = labels[[i for i, _ in picks]]
+    assert len(set(picks)) == 300
+    assert (drawn == 1).sum() == 135 and (drawn == 7).sum() == 120
+    assert len(set(drawn.tolist())) == 10
+    with pytest.raises(ValueError, match="labels"):
+        items.plan("serif", 10, 0)
+
+
+def test_sklearn_set_holds_every_bundled_digit_with_its_label(sets: Path) -> None:
+    images, labels = make.sklearn_digits()
+    for row in rows(sets / "sklearn"):
+        assert int(row["label"]) == labels[int(row["index"])]
+        with Image.open(sets / "sklearn" / row["file"]) as img:
+            assert img.size == (8, 8)
+            level = np.asarray(img).astype(int)
+        raw = images[int(row["index"])].astype(int)
+        expected = raw if "levels=raw" in row["tags"] else np.round(raw * 255 / 16)
+        assert (level == expected).all()
