@@ -96,6 +96,8 @@ class Ink:
     desk_level: float = 0.15  # "paper" under this share of the brightest is no paper (a desk)
     desk_percentile: int = 95  # "the brightest" paper level, robust to glare
     blank_range: float = 0.04  # grey levels spanning less than this: a blank image
+    cell_side: int = 64  # an image no larger than this a side is one digit's cell…
+    cell_range: float = 0.5  # …and its levels are stretched when they span less than this
     min_ink: float = 0.04  # darkest ink weaker than this: no visible ink…
     visible_sigmas: float = 6.0  # …or weaker than this many σ
     weak_sigmas: float = 4.0  # weak threshold: this many σ…
@@ -1076,10 +1078,21 @@ class FoundInk:
     origin: tuple[int, int] = (0, 0)
 
 
+def stretch_faint_cell(grey: np.ndarray) -> np.ndarray:
+    """A digit's cell (a few dozen pixels a side) whose levels span little of the range, such as
+    0–16 levels written into an 8-bit file, stretched to span all of it: a cell has no paper
+    around the digit by which to judge how strong its ink is. Larger images are left alone."""
+    low, high = float(grey.min()), float(grey.max())
+    if max(grey.shape) > INK.cell_side or high - low >= INK.cell_range:
+        return grey
+    return ((grey - low) / (high - low)).astype(np.float32)
+
+
 def find_ink(grey: np.ndarray) -> FoundInk:
     """From a grey image, the ink without paper lines and the mask of its pixels."""
     if float(grey.max()) - float(grey.min()) < INK.blank_range:
         raise ImageError("no digit found: the image is blank", status=422)
+    grey = stretch_faint_cell(grey)
     grey, paper = isolate_paper(grey)
     light = analyse_lighting(grey)
     ink, sigma = ink_and_noise(grey, light)

@@ -28,6 +28,7 @@ from recognition.preprocessing import (
     fit_and_center,
     normalize,
     preprocess,
+    stretch_faint_cell,
 )
 from tests.helpers import mnist_test_set
 from tests.recognition.synthetic import draw_four, encode, photo, similarity
@@ -59,6 +60,33 @@ def test_reference_is_a_centred_digit(reference: np.ndarray) -> None:
     mass = reference.sum()
     assert abs((ys * reference).sum() / mass - 13.5) < 1.0
     assert abs((xs * reference).sum() / mass - 13.5) < 1.0
+
+
+def sixteen_level_cell(side: int = 8) -> np.ndarray:
+    """A bright '4' on black at `side`×`side` with levels 0–16, as scikit-learn's digits are."""
+    small = cv2.resize(
+        255.0 - draw_four().astype(np.float32), (side, side), interpolation=cv2.INTER_AREA
+    )
+    return np.round(small / small.max() * 16).astype(np.uint8)
+
+
+@pytest.mark.parametrize("side", [8, 16])
+def test_a_cell_with_sixteen_levels_is_read_like_its_full_range_copy(side: int) -> None:
+    cell = sixteen_level_cell(side)
+    assert cell.max() == 16  # 6 % of the 8-bit range: too faint to be ink in a photo
+    faint = preprocess(encode(cell))
+    full = preprocess(encode((cell.astype(np.int32) * 255 // 16).astype(np.uint8)))
+    check_model_input(faint)
+    assert similarity(faint, full) > 0.99
+
+
+def test_only_a_faint_cell_is_stretched() -> None:
+    cell = sixteen_level_cell().astype(np.float32) / 255.0
+    assert stretch_faint_cell(cell).max() == pytest.approx(1.0)
+    big = cv2.resize(cell, (512, 512), interpolation=cv2.INTER_NEAREST)
+    assert stretch_faint_cell(big) is big  # a photo's faint ink is judged against its paper
+    full = cell / cell.max()
+    assert stretch_faint_cell(full) is full
 
 
 @pytest.mark.parametrize(("ink", "paper"), [(0, 255), (255, 0), (40, 200), (220, 30)])
