@@ -1,8 +1,11 @@
 """When an answer should be "I can't tell": thresholds fitted on validation data, pure NumPy.
 
-Two signals per image: the evidence score (log-sum-exp of the raw logits, the negative energy),
-low for inputs unlike any training digit; and the calibrated distribution, whose top two
-classes say whether the model is torn between two digits or sees none.
+Three signals per image: the evidence score (log-sum-exp of the raw logits, the negative
+energy), low for inputs unlike any training digit; the calibrated distribution, whose top two
+classes say whether the model is torn between two digits or sees none; and, when the checkpoint
+carries one, a digit detector: a logistic score over the model's penultimate features, its
+logits and the evidence, fitted on training digits against generated non-digits
+(training.detector).
 """
 
 from __future__ import annotations
@@ -16,13 +19,53 @@ NOT_A_DIGIT = "does not look like a digit"
 UNSURE_MASS = 0.8  # top two classes holding this much make an unsure answer "a or b"
 
 
+def evidence(logits: np.ndarray) -> np.ndarray:
+    """Negative energy per row: log Σ exp(logit), in float64."""
+    values = np.asarray(logits, np.float64)
+    top = values.max(axis=1)
+    return top + np.log(np.exp(values - top[:, None]).sum(axis=1))
+
+
+def detector_inputs(features: np.ndarray, logits: np.ndarray) -> np.ndarray:
+    """What the digit detector reads per row: the features, the logits and the evidence."""
+    z = np.asarray(logits, np.float64)
+    return np.concatenate([np.asarray(features, np.float64), z, evidence(z)[:, None]], axis=1)
+
+
+@dataclass(frozen=True)
+class Detector:
+    """A logistic digit-vs-non-digit score w·(x − center)/scale + bias over `detector_inputs`;
+    below `min_score`, the image does not look like a digit."""
+
+    center: tuple[float, ...]
+    scale: tuple[float, ...]
+    weights: tuple[float, ...]
+    bias: float
+    min_score: float
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> Detector:
+        """The detector of a checkpoint meta's "abstention"/"detector" entry."""
+        vectors = {k: tuple(float(v) for v in values[k]) for k in ("center", "scale", "weights")}
+        if len({len(v) for v in vectors.values()}) != 1:
+            raise ValueError("detector vectors differ in length")
+        return cls(**vectors, bias=float(values["bias"]), min_score=float(values["min_score"]))
+
+    def score(self, features: np.ndarray, logits: np.ndarray) -> np.ndarray:
+        """Digit score per row (higher: more like a training digit)."""
+        x = (detector_inputs(features, logits) - np.asarray(self.center)) / np.asarray(self.scale)
+        return x @ np.asarray(self.weights) + self.bias
+
+
 @dataclass(frozen=True)
 class Thresholds:
-    """Abstain when the score is below `min_score` or the confidence below `min_confidence`."""
+    """Abstain when the evidence is below `min_score`, the confidence below `min_confidence`,
+    or the detector's score (when there is a detector) below its `min_score`."""
 
     min_score: float
     min_confidence: float
     unsure_mass: float = UNSURE_MASS
+    detector: Detector | None = None
 
     @classmethod
     def from_meta(cls, meta: dict[str, Any]) -> Thresholds | None:
@@ -31,29 +74,34 @@ class Thresholds:
         if not isinstance(values, dict):
             return None
         keys = ("min_score", "min_confidence", "unsure_mass")
-        return cls(**{k: float(values[k]) for k in keys if k in values})
+        found = {k: float(values[k]) for k in keys if k in values}
+        detector = values.get("detector")
+        return cls(**found, detector=Detector.from_dict(detector) if detector else None)
 
-    def to_dict(self) -> dict[str, float]:
+    def to_dict(self) -> dict[str, Any]:
         """Plain dict for checkpoint meta."""
-        return asdict(self)
+        values = asdict(self)
+        if self.detector is None:
+            del values["detector"]
+        return values
 
-
-def evidence(logits: np.ndarray) -> np.ndarray:
-    """Negative energy per row: log Σ exp(logit), in float64."""
-    values = np.asarray(logits, np.float64)
-    top = values.max(axis=1)
-    return top + np.log(np.exp(values - top[:, None]).sum(axis=1))
+    def looks_like_a_digit(self, features: np.ndarray, logits: np.ndarray) -> np.ndarray:
+        """Per row, whether the detector lets the image through (all rows without a detector)."""
+        if self.detector is None:
+            return np.ones(len(logits), bool)
+        return self.detector.score(features, logits) >= self.detector.min_score
 
 
 def decide(
-    probabilities: np.ndarray, score: float, thresholds: Thresholds | None
+    probabilities: np.ndarray, score: float, thresholds: Thresholds | None, digit: bool = True
 ) -> tuple[bool, str | None]:
-    """(abstain, reason) for one image's calibrated distribution and evidence score."""
+    """(abstain, reason) for one image's calibrated distribution, evidence score and whether
+    the detector takes it for a digit."""
     if thresholds is None:
         return False, None
     order = np.argsort(probabilities)[::-1]
     first, second = float(probabilities[order[0]]), float(probabilities[order[1]])
-    if score < thresholds.min_score:
+    if score < thresholds.min_score or not digit:
         return True, NOT_A_DIGIT
     if first >= thresholds.min_confidence:
         return False, None
@@ -63,9 +111,15 @@ def decide(
     return True, NOT_A_DIGIT
 
 
-def abstained(probabilities: np.ndarray, scores: np.ndarray, thresholds: Thresholds) -> np.ndarray:
-    """Boolean mask of the rows that `decide` abstains on."""
-    return (scores < thresholds.min_score) | (probabilities.max(axis=1) < thresholds.min_confidence)
+def abstained(
+    probabilities: np.ndarray,
+    scores: np.ndarray,
+    thresholds: Thresholds,
+    digit: np.ndarray | None = None,
+) -> np.ndarray:
+    """Boolean mask of the rows that `decide` abstains on (`digit`: the detector's verdicts)."""
+    low = (scores < thresholds.min_score) | (probabilities.max(axis=1) < thresholds.min_confidence)
+    return low if digit is None else low | ~digit
 
 
 def fit_thresholds(

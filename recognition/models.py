@@ -32,6 +32,11 @@ class MLP(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
 
+    def embed(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(penultimate features, logits): the last hidden layer's output and the 10 logits."""
+        features = self.net[:-1](x)
+        return features, self.net[-1](features)
+
 
 def _conv_block(c_in: int, c_out: int) -> nn.Sequential:
     """Conv 3×3 → ReLU → BatchNorm → MaxPool 2×2."""
@@ -67,6 +72,11 @@ class CNN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.features(x))
+
+    def embed(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(penultimate features, logits): the dense layer after its BatchNorm, and the logits."""
+        features = self.classifier[:-2](self.features(x))
+        return features, self.classifier[-2:](features)
 
 
 ARCHITECTURES: dict[str, type[nn.Module]] = {"mlp": MLP, "cnn": CNN}

@@ -70,13 +70,25 @@ class Predictor:
         """Calibrated softmax over the classes for each image: float32 array of shape (N, 10)."""
         return softmax(self.logits(images), self.temperature).astype(np.float32)
 
+    def embed(self, images: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """Penultimate features and raw logits, float32 arrays with N ≥ 1 rows."""
+        with torch.inference_mode():
+            features, logits = self.model.embed(self.batch(images))
+        return features.float().cpu().numpy(), logits.float().cpu().numpy()
+
     def judge(self, images: Sequence[np.ndarray]) -> tuple[np.ndarray, list[Verdict]]:
         """Calibrated probabilities and, per image, whether to abstain and why."""
-        logits = self.logits(images)
+        thresholds = self.thresholds
+        if len(images) and thresholds is not None and thresholds.detector is not None:
+            features, logits = self.embed(images)
+            digits = thresholds.looks_like_a_digit(features, logits)
+        else:
+            logits = self.logits(images)
+            digits = np.ones(len(logits), bool)
         probabilities = softmax(logits, self.temperature).astype(np.float32)
         scores = evidence(logits)
-        thresholds = self.thresholds
         verdicts = [
-            decide(p, float(s), thresholds) for p, s in zip(probabilities, scores, strict=True)
+            decide(p, float(s), thresholds, bool(d))
+            for p, s, d in zip(probabilities, scores, digits, strict=True)
         ]
         return probabilities, verdicts

@@ -26,17 +26,24 @@ def model_rate(logits: np.ndarray, temperature: float, thresholds: Thresholds) -
     return float(abstained(softmax(logits, temperature), evidence(logits), thresholds).mean())
 
 
-def fit_model(digits: np.ndarray, temperature: float) -> Thresholds:
+def fit_model(digits: np.ndarray, temperature: float, false_rate: float = FALSE_RATE) -> Thresholds:
     """A model's thresholds from its raw logits on the validation digits."""
-    return fit_thresholds(softmax(digits, temperature), evidence(digits), FALSE_RATE)
+    return fit_thresholds(softmax(digits, temperature), evidence(digits), false_rate)
 
 
-def not_a_digit(logits: np.ndarray, temperature: float, thresholds: Thresholds) -> np.ndarray:
-    """Rows whose model answers "does not look like a digit" (as `decide` words it)."""
+def not_a_digit(
+    logits: np.ndarray,
+    temperature: float,
+    thresholds: Thresholds,
+    digit: np.ndarray | None = None,
+) -> np.ndarray:
+    """Rows whose model answers "does not look like a digit" (as `decide` words it); `digit`:
+    the detector's verdicts, when the model has one."""
     probs = softmax(logits, temperature)
     top_two = np.sort(probs, axis=1)[:, -2:].sum(axis=1)
     unsure = (probs.max(axis=1) < thresholds.min_confidence) & (top_two < thresholds.unsure_mass)
-    return (evidence(logits) < thresholds.min_score) | unsure
+    flagged = (evidence(logits) < thresholds.min_score) | unsure
+    return flagged if digit is None else flagged | ~digit
 
 
 def pooled(

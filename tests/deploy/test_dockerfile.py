@@ -358,7 +358,7 @@ def test_the_front_door_image_gets_a_valid_rendered_config(tmp_path: Path) -> No
     assert result.returncode == 0, result.stderr[-2000:]
     conf = result.stdout
     port = last("webui-door", "EXPOSE").text
-    assert f"listen 0.0.0.0:{port};" in conf and "server 127.0.0.1:5000;" in conf
+    assert f"listen 0.0.0.0:{port} " in conf and "server 127.0.0.1:5000;" in conf
     assert f"127.0.0.1:{port}/" in last("webui-door", "HEALTHCHECK").text
     assert "user " not in conf.split("events", 1)[0]  # the image runs unprivileged
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"

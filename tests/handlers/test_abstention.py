@@ -16,9 +16,10 @@ from tests.helpers import REPO_ROOT, drawn_letter, mnist_samples
 
 # The capitals that rendered by `drawn_letter` look least like digits (no O, I, D: 0, 1, 0).
 LETTERS = "ABCEFGHJKLMNPQRSTUVWXYZ"
-# The target is >= 90 % abstained; the committed weights abstain on 12/23 (MLP) and
-# 10/23 (CNN) of these. This floor catches a regression until the target is met.
-MIN_LETTER_ABSTENTION = 0.40
+# The target is >= 90 % abstained; the committed weights with their digit detectors
+# abstain on 14/23 (MLP) and 15/23 (CNN) of these (12 and 10 without). This floor catches a
+# regression until the target is met.
+MIN_LETTER_ABSTENTION = 0.55
 DIGIT_SAMPLE = 200
 # False abstention on real digits through the PNG path: <= 2 % (measured 1.3 % on 1000).
 MAX_FALSE_ABSTENTIONS = 4

@@ -59,3 +59,13 @@ def test_checkpoint_without_metadata_is_rejected(tmp_path: Path) -> None:
     torch.save({"state_dict": {}}, tmp_path / "bare.pt")
     with pytest.raises(ValueError, match="not an mnist-serve checkpoint"):
         load_checkpoint(tmp_path / "bare.pt")
+
+
+@pytest.mark.parametrize(("arch", "width"), [("mlp", 64), ("cnn", 128)])
+def test_embed_returns_the_penultimate_features_and_the_same_logits(arch: str, width: int) -> None:
+    model = build_model(arch).eval()
+    x = torch.randn(3, 1, 28, 28)
+    with torch.inference_mode():
+        features, logits = model.embed(x)
+        assert features.shape == (3, width)
+        torch.testing.assert_close(logits, model(x))

@@ -1,0 +1,194 @@
+"""Fit each model's digit detector and write it, with refitted thresholds, into its checkpoint.
+
+The detector (recognition.abstention.Detector) is a class-balanced, L2-regularised logistic
+score over a frozen model's penultimate features, logits and evidence. It learns from training
+digits (never the validation split), clean and as augmented in training, against generated
+non-digits of training.nondigits' "train" family (the outlier-exposure seed). Then, on the
+validation digits, the false-abstention budget (1 %) is shared: half for the evidence and
+confidence thresholds, half for the detector's minimum score. The held-out non-digit family is
+only scored. Run after `training.calibrate`, which writes thresholds without a detector.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from recognition.abstention import Detector, Thresholds, abstained, detector_inputs, evidence
+from recognition.calibration import pool, softmax
+from recognition.catalog import ARCHS
+from recognition.models import load_checkpoint, update_meta
+from recognition.preprocessing import standardize
+from training import abstain
+from training.augment import AugmentConfig, augment_batch
+from training.calibrate import ENSEMBLE_FILE, SETS, validation_indices
+from training.config import TrainConfig, default_config_path, weights_path
+from training.data import load_split, resolve_root, to_input
+from training.nondigits import cached
+
+log = logging.getLogger(__name__)
+
+DIGITS = 12_000  # training digits the detector sees, each also once augmented
+NON_DIGITS = 6_000  # "train"-family non-digits it sees
+TRAIN_SEED = 11  # the outlier-exposure fine-tune's non-digit seed (training.outlier)
+SAMPLE_SEED = 5
+L2 = 1e-3
+BATCH = 1000
+
+
+def embed(model: nn.Module, x: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """Penultimate features and logits of [0, 1] images (N×1×28×28), in batches."""
+    features, logits = [], []
+    with torch.inference_mode():
+        for i in range(0, len(x), BATCH):
+            f, z = model.embed(standardize(x[i : i + BATCH]))
+            features.append(f.float())
+            logits.append(z.float())
+    return torch.cat(features).numpy(), torch.cat(logits).numpy()
+
+
+def fit_logistic(x: np.ndarray, positive: np.ndarray, l2: float = L2) -> tuple[np.ndarray, ...]:
+    """(center, scale, weights, bias) of a class-balanced logistic regression (LBFGS)."""
+    center, scale = x.mean(axis=0), x.std(axis=0) + 1e-6
+    xt = torch.tensor((x - center) / scale, dtype=torch.float64)
+    yt = torch.tensor(positive, dtype=torch.float64)
+    balance = torch.where(yt > 0, float((~positive).sum() / positive.sum()), 1.0)
+    w = torch.zeros(x.shape[1], dtype=torch.float64, requires_grad=True)
+    b = torch.zeros(1, dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.LBFGS([w, b], max_iter=500, line_search_fn="strong_wolfe")
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad()
+        loss = nn.functional.binary_cross_entropy_with_logits(xt @ w + b, yt, weight=balance)
+        loss = loss + l2 * (w**2).sum()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    return center, scale, w.detach().numpy(), b.detach().numpy()
+
+
+def training_digits(images: torch.Tensor, labels: torch.Tensor, val: torch.Tensor) -> torch.Tensor:
+    """DIGITS training images outside the validation split, clean and augmented (2·DIGITS)."""
+    keep = torch.ones(len(images), dtype=torch.bool)
+    keep[val] = False
+    gen = torch.Generator().manual_seed(SAMPLE_SEED)
+    pool = keep.nonzero().flatten()
+    picked = pool[torch.randperm(len(pool), generator=gen)[:DIGITS]]
+    clean = to_input(images[picked])
+    cfg = AugmentConfig(**{**TrainConfig.load(default_config_path("cnn")).augment, "p": 1.0})
+    aug = [
+        augment_batch(clean[i : i + BATCH], cfg, gen, labels[picked][i : i + BATCH])
+        for i in range(0, len(clean), BATCH)
+    ]
+    return torch.cat([clean, *aug])
+
+
+def fit_model(
+    model: nn.Module, temperature: float, digits: torch.Tensor, val: torch.Tensor
+) -> Thresholds:
+    """A model's thresholds with its detector, from training digits and validation digits."""
+    non_digits = torch.from_numpy(cached("train", NON_DIGITS, TRAIN_SEED)).unsqueeze(1)
+    f_pos, z_pos = embed(model, digits)
+    f_neg, z_neg = embed(model, non_digits)
+    x = np.concatenate([detector_inputs(f_pos, z_pos), detector_inputs(f_neg, z_neg)])
+    positive = np.r_[np.ones(len(z_pos), bool), np.zeros(len(z_neg), bool)]
+    center, scale, weights, bias = fit_logistic(x, positive)
+    f_val, z_val = embed(model, val)
+    half = abstain.FALSE_RATE / 2
+    base = abstain.fit_model(z_val, temperature, half)
+    vectors = (tuple(float(v) for v in a) for a in (center, scale, weights))
+    detector = Detector(*vectors, bias=float(bias[0]), min_score=0.0)
+    scores = detector.score(f_val, z_val)
+    return replace(base, detector=replace(detector, min_score=float(np.quantile(scores, half))))
+
+
+@dataclass
+class Judged:
+    """One model's calibrated distribution and "not a digit" flags on one set."""
+
+    probabilities: np.ndarray
+    not_a_digit: np.ndarray
+    abstained: np.ndarray
+
+
+def judge(model: nn.Module, temperature: float, thresholds: Thresholds, x: torch.Tensor) -> Judged:
+    """What the handler would say about each image of `x`."""
+    features, logits = embed(model, x)
+    digit = thresholds.looks_like_a_digit(features, logits)
+    probs = softmax(logits, temperature)
+    flags = abstain.not_a_digit(logits, temperature, thresholds, digit)
+    return Judged(probs, flags, abstained(probs, evidence(logits), thresholds, digit))
+
+
+def refit_ensemble(judged: dict[str, dict[str, Judged]], path: Path) -> dict[str, float]:
+    """Refit the pool's minimum confidence in config/ensemble.json on the validation digits
+    (the models' new flags change how many the "every model says not a digit" rule takes);
+    returns the ensemble's abstention rates per set."""
+    doc = json.loads(path.read_text())
+    weights = doc["weights"]
+
+    def inputs(name: str) -> tuple[np.ndarray, np.ndarray]:
+        logs = [np.log(np.clip(judged[a][name].probabilities, 1e-12, None)) for a in weights]
+        flags = np.all([judged[a][name].not_a_digit for a in weights], axis=0)
+        return np.exp(pool(logs, list(weights.values()))), flags
+
+    min_conf = abstain.fit_ensemble(*inputs("val"))
+    shares = {k: float(abstain.ensemble_abstained(*inputs(k), min_conf).mean()) for k in SETS}
+    doc["abstention"] = {**abstain.ensemble_config(min_conf), "rates": shares}
+    path.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+    return shares
+
+
+def report(name: str, shares: dict[str, float]) -> None:
+    """One line of abstention rates per set."""
+    print(f"abstained, {name}: " + ", ".join(f"{SETS[k]} {v:.2%}" for k, v in shares.items()))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point."""
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--data-root", help="MNIST root holding MNIST/raw (default: $MNIST_ROOT)")
+    p.add_argument(
+        "--ensemble", type=Path, default=ENSEMBLE_FILE, help="ensemble file (default: %(default)s)"
+    )
+    p.add_argument("--dry-run", action="store_true", help="fit and print; write nothing")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    torch.manual_seed(0)
+    root = resolve_root(args.data_root)
+    images, labels = load_split(root, train=True)
+    test_x, _ = load_split(root, train=False)
+    val_idx = validation_indices()
+    val = to_input(images[val_idx])
+    digits = training_digits(images, labels, val_idx)
+    sets = {
+        "val": val,
+        "test": to_input(test_x),
+        "val_other": torch.from_numpy(cached("train", 2000, abstain.VAL_SEED)).unsqueeze(1),
+        "heldout": torch.from_numpy(cached("heldout", 2000, abstain.HELDOUT_SEED)).unsqueeze(1),
+    }
+    judged = {}
+    for arch in ARCHS:
+        path = weights_path(arch)
+        model, meta = load_checkpoint(path)
+        temperature = float(meta["temperature"])
+        thresholds = fit_model(model, temperature, digits, val)
+        judged[arch] = {k: judge(model, temperature, thresholds, x) for k, x in sets.items()}
+        shares = {k: float(j.abstained.mean()) for k, j in judged[arch].items()}
+        report(arch, shares)
+        if not args.dry_run:
+            update_meta(path, {"abstention": {**thresholds.to_dict(), "rates": shares}})
+    if not args.dry_run:
+        report("ensemble", refit_ensemble(judged, args.ensemble))
+
+
+if __name__ == "__main__":
+    main()
