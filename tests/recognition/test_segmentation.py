@@ -109,6 +109,15 @@ def ones(count: int) -> np.ndarray:
     return img
 
 
+def test_a_wide_canvas_of_ones_is_not_ruled_paper() -> None:
+    """Upright strokes as tall as a wide canvas are digits: without across lines (squared
+    paper) they are no family of rulings (all the ink was faded out: a 422)."""
+    img = page(1400, 280)
+    for i in range(8):
+        cv2.line(img, (100 + i * 160, 50), (90 + i * 160, 230), INK, 14)
+    assert len(lefts(img)) == 8
+
+
 def test_an_underline_touching_the_digits_is_dropped() -> None:
     img = row(3, gap=40)
     cv2.line(img, (10, 129), (img.shape[1] - 10, 129), INK, 3)  # through the zeros' bottoms
