@@ -167,6 +167,19 @@ def test_the_classifier_settles_a_maybe_touching_group() -> None:
     assert len(resolve(slots, unsure_whole)) > len(slots)
 
 
+def test_a_pair_read_whole_at_99_5_percent_splits_when_its_pieces_read_surer() -> None:
+    """Two touching zeros read whole as one digit at 0.995 (the CNN reads many merged pairs
+    that surely) are split when each piece reads surer still."""
+    img = page(300)
+    ring(img, 40)
+    ring(img, 78)
+    ring(img, 200)
+    slots = read_line(png_bytes(img))
+    count = len(candidates(slots))
+    assert len(resolve(slots, [0.995] + [0.9999] * (count - 1))) == len(slots) + 1
+    assert len(resolve(slots, [0.9995] + [0.9999] * (count - 1))) == len(slots)
+
+
 def test_boxes_of_a_card_on_a_desk_count_from_the_upload() -> None:
     """A card cut out of a larger frame (isolate_paper): boxes are still in the upload's pixels."""
     frame = np.full((1200, 1600), 200, np.uint8)
