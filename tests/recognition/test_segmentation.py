@@ -180,6 +180,18 @@ def test_a_pair_read_whole_at_99_5_percent_splits_when_its_pieces_read_surer() -
     assert len(resolve(slots, [0.9995] + [0.9999] * (count - 1))) == len(slots)
 
 
+def test_two_touching_round_digits_split_in_two() -> None:
+    """Two touching zeros 0.95 of their height wide each (a group 1.85 heights wide) are two
+    pieces, not three (where the cut falls between touching rings is still wrong: the least
+    ink is inside a ring, not where they meet)."""
+    img = page(360)
+    for x in (40, 98):
+        cv2.ellipse(img, (x + 29, 100), (29, 30), 0, 0, 360, INK, 6)
+    ring(img, 250)
+    pair, _ = read_line(png_bytes(img))
+    assert len(pair.whole) == 1 and len(pair.split) == 2
+
+
 def test_boxes_of_a_card_on_a_desk_count_from_the_upload() -> None:
     """A card cut out of a larger frame (isolate_paper): boxes are still in the upload's pixels."""
     frame = np.full((1200, 1600), 200, np.uint8)
