@@ -834,9 +834,11 @@ def _running_off(
     return candidates[np.isin(candidates, outside)]
 
 
-def _horizontal_rulings(levels: np.ndarray, threshold: int, lone: bool) -> np.ndarray:
+def _horizontal_rulings(
+    levels: np.ndarray, threshold: int, lone: bool, family: bool = True
+) -> np.ndarray:
     """0/1 mask of the long, thin, nearly horizontal lines of an ink image (uint8 levels):
-    a family of three or more, or any such line when `lone` lines count too."""
+    a family of three or more (if `family`), or any such line when `lone` lines count too."""
     height, width = levels.shape
     angle = ruling_angle(levels.astype(np.float32))
     centre = (width / 2, height / 2)
@@ -855,7 +857,7 @@ def _horizontal_rulings(levels: np.ndarray, threshold: int, lone: bool) -> np.nd
     spans = stats[1:, cv2.CC_STAT_WIDTH]
     long = np.flatnonzero(spans >= RULE.span * width) + 1
     if (
-        long.size < RULE.family
+        long.size < RULE.family or not family
     ):  # no family: only a line running off the image (a sheet's edge) counts
         long = _running_off(labels, found, long, angle) if lone else long[:0]
     if long.size == 0:
@@ -879,6 +881,8 @@ def remove_rulings(
     long strokes, never three, and they end inside the picture. Along the
     lines the ink loses their family's typical strength, so a pen stroke over a pale ruling
     survives, and ink far stronger than that (a stroke drawn along a line) is left whole.
+    Upright lines make a family only on squared paper, across lines found too: a row of digits
+    holds many upright strokes as tall as the image.
     """
     if max(ink.shape) <= DECODE.small_image:
         return ink
@@ -887,10 +891,9 @@ def remove_rulings(
     noise = float(np.median(sigma)) if not isinstance(sigma, float) else sigma
     threshold = int(MAX_8BIT * max(RULE.threshold_sigmas * noise, RULE.threshold_floor))
     size = (ink.shape[1], ink.shape[0])
-    for lines in (
-        _horizontal_rulings(levels, threshold, lone),
-        _horizontal_rulings(levels.T.copy(), threshold, lone).T,
-    ):
+    across = _horizontal_rulings(levels, threshold, lone)
+    down = _horizontal_rulings(levels.T.copy(), threshold, lone, family=bool(across.any())).T
+    for lines in (across, down):
         if not lines.any():
             continue
         band = cv2.resize(lines, size, interpolation=cv2.INTER_NEAREST)

@@ -51,9 +51,9 @@ class Segmenting:
     split_width: float = 1.1  # a group wider than this may hold touching digits…
     alone_width: float = 1.5  # …or this, when it is all there is (wide digits, letters: H)…
     sure_width: float = 2.5  # …and one wider than this does (1 MNIST digit in 4000 is 2)…
-    digit_width: float = 0.7  # …about this wide each (MNIST's median width over height: 0.8)
+    digit_width: float = 0.8  # …about this wide each (MNIST's median width over height)
     cut_window: float = 0.3  # a cut is sought this share of a digit's width around its place
-    sure_whole: float = 0.99  # a maybe-touching group read whole at least this confidently is one
+    sure_whole: float = 0.999  # a maybe-touching group read whole at least this confidently is one
 
 
 SEG = Segmenting()

@@ -109,6 +109,15 @@ def ones(count: int) -> np.ndarray:
     return img
 
 
+def test_a_wide_canvas_of_ones_is_not_ruled_paper() -> None:
+    """Upright strokes as tall as a wide canvas are digits: without across lines (squared
+    paper) they are no family of rulings (all the ink was faded out: a 422)."""
+    img = page(1400, 280)
+    for i in range(8):
+        cv2.line(img, (100 + i * 160, 50), (90 + i * 160, 230), INK, 14)
+    assert len(lefts(img)) == 8
+
+
 def test_an_underline_touching_the_digits_is_dropped() -> None:
     img = row(3, gap=40)
     cv2.line(img, (10, 129), (img.shape[1] - 10, 129), INK, 3)  # through the zeros' bottoms
@@ -156,6 +165,31 @@ def test_the_classifier_settles_a_maybe_touching_group() -> None:
     assert len(resolve(slots, sure)) == len(slots)
     unsure_whole = [0.3 if i == 0 else 0.99 for i in range(count)]
     assert len(resolve(slots, unsure_whole)) > len(slots)
+
+
+def test_a_pair_read_whole_at_99_5_percent_splits_when_its_pieces_read_surer() -> None:
+    """Two touching zeros read whole as one digit at 0.995 (the CNN reads many merged pairs
+    that surely) are split when each piece reads surer still."""
+    img = page(300)
+    ring(img, 40)
+    ring(img, 78)
+    ring(img, 200)
+    slots = read_line(png_bytes(img))
+    count = len(candidates(slots))
+    assert len(resolve(slots, [0.995] + [0.9999] * (count - 1))) == len(slots) + 1
+    assert len(resolve(slots, [0.9995] + [0.9999] * (count - 1))) == len(slots)
+
+
+def test_two_touching_round_digits_split_in_two() -> None:
+    """Two touching zeros 0.95 of their height wide each (a group 1.85 heights wide) are two
+    pieces, not three (where the cut falls between touching rings is still wrong: the least
+    ink is inside a ring, not where they meet)."""
+    img = page(360)
+    for x in (40, 98):
+        cv2.ellipse(img, (x + 29, 100), (29, 30), 0, 0, 360, INK, 6)
+    ring(img, 250)
+    pair, _ = read_line(png_bytes(img))
+    assert len(pair.whole) == 1 and len(pair.split) == 2
 
 
 def test_boxes_of_a_card_on_a_desk_count_from_the_upload() -> None:
