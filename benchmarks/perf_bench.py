@@ -25,7 +25,7 @@ RATIO_PAIRS = {
     "ts_cnn/inproc_cnn": ("ts_cnn", "inproc_cnn"),
     "ui/inproc_both": ("ui", "inproc_both"),
 }
-ANSWER_KEYS = ("ensemble_prediction", *(f"{arch}_prediction" for arch in ARCHS))
+ANSWER_KEYS = ("ensemble_prediction", *(f"{arch}_prediction" for arch in ARCHS), "number")
 BENCH_CONFIG = ("clients", "seconds", "repeat", "no_keepalive", "warmup", "server_warmup")
 
 log = logging.getLogger("perf")
@@ -67,6 +67,8 @@ def target_checks(report: Mapping[str, Any]) -> list[dict[str, Any]]:
     add("/api/predict p50, 28×28 PNG, 1 client (ms)", ui1 and ui1["p50_ms"], 8)
     ui1j = at("phone_jpeg", "ui", 1)
     add("/api/predict p50, phone JPEG, 1 client (ms)", ui1j and ui1j["p50_ms"], 40)
+    ui1n = at("phone_number_jpeg", "ui", 1)
+    add("/api/predict p50, 6-digit phone JPEG, 1 client (ms)", ui1n and ui1n["p50_ms"], 60)
     ui16 = at("mnist_png", "ui", 16)
     if ui16:
         add("/api/predict req/s, 28×28 PNG, 16 clients", ui16["rps"], 250, at_least=True)

@@ -16,7 +16,12 @@ from evalsets import bench_inputs
 from recognition.catalog import ARCHS, spec
 from stack.gunicorn import clean_environ
 
-CONTENT_TYPES = {"mnist_png": "image/png", "canvas_png": "image/png", "phone_jpeg": "image/jpeg"}
+CONTENT_TYPES = {
+    "mnist_png": "image/png",
+    "canvas_png": "image/png",
+    "phone_jpeg": "image/jpeg",
+    "phone_number_jpeg": "image/jpeg",
+}
 UI_EXPECT = '"ensemble_prediction"'  # in every good answer of /api/predict
 LOADERS = {"http": "benchmarks.perf_load", "inprocess": "benchmarks.perf_inproc"}
 
@@ -136,12 +141,17 @@ def cells(clients: Sequence[int], settings: Settings) -> list[dict[str, Any]]:
 def prepare_inputs(settings: Settings, folder: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     """Generate the inputs, write them and their multipart uploads; (files, description)."""
     digit, label = bench_inputs.mnist_digit(settings.data_root, settings.index)
-    inputs = bench_inputs.make_inputs(digit)
+    number, read = bench_inputs.mnist_number(settings.data_root)
+    inputs = bench_inputs.make_inputs(digit, number)
     files: dict[str, Any] = dict(bench_inputs.write_inputs(inputs, folder))
     described = {}
     for name, data in inputs.items():
         files[f"{name}:ui"], files[f"{name}:ui-type"] = write_ui_body(name, data, folder)
         described[name] = {"bytes": len(data), "label": label, "mnist_test_index": settings.index}
+    described["phone_number_jpeg"] |= {
+        "label": read,
+        "mnist_test_index": list(bench_inputs.NUMBER_INDICES),
+    }
     return files, described
 
 

@@ -84,6 +84,57 @@ def canvas_digit(size: int = 280) -> bytes:
     return png_bytes(pixels)
 
 
+Box = tuple[int, int, int, int]  # x, y, w, h
+
+
+def digit_row(
+    digits: list[np.ndarray], scale: int = 4, gap: int = 8, margin: int = 40
+) -> tuple[bytes, list[Box]]:
+    """A scan-like PNG of MNIST digits side by side, each enlarged `scale` times, dark ink on
+    white with `gap` pixels between their 28×28 frames; and each frame's [x, y, w, h]."""
+    side = 28 * scale
+    width = 2 * margin + len(digits) * side + (len(digits) - 1) * gap
+    paper = np.full((side + 2 * margin, width), 255, np.uint8)
+    cells = []
+    for i, pixels in enumerate(digits):
+        x = margin + i * (side + gap)
+        ink = np.kron(np.asarray(pixels, np.uint8), np.ones((scale, scale), np.uint8))
+        paper[margin : margin + side, x : x + side] = 255 - ink
+        cells.append((x, margin, side, side))
+    return png_bytes(paper), cells
+
+
+def inside(box: list[int], cell: Box) -> bool:
+    """Whether a found box [x, y, w, h] lies within a cell [x, y, w, h]."""
+    x, y, w, h = box
+    cx, cy, cw, ch = cell
+    return cx <= x and cy <= y and x + w <= cx + cw and y + h <= cy + ch
+
+
+def read_right_by_both(
+    server: LiveTorchServe, count: int, scan: int = 300
+) -> list[tuple[np.ndarray, int]]:
+    """Up to `count` MNIST test digits of different classes that both served models read right
+    alone (so a test of the serving path does not hinge on the models); skips when untrained."""
+    if server.untrained:
+        pytest.skip(f"untrained placeholder weights for {sorted(server.untrained)}")
+    images, labels = mnist_test_set()
+    chosen: dict[int, np.ndarray] = {}
+    for pixels, value in zip(images[:scan], labels[:scan], strict=True):
+        label = int(value)
+        if label in chosen:
+            continue
+        answers = [
+            server.predict(model, png_bytes(pixels), headers={"Content-Type": "image/png"})
+            for model in MODEL_NAMES
+        ]
+        if all(a.status_code == 200 and a.json()["prediction"] == label for a in answers):
+            chosen[label] = pixels
+        if len(chosen) == count:
+            break
+    return [(pixels, label) for label, pixels in chosen.items()]
+
+
 LETTER_FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSerif-Bold.ttf")
 
 

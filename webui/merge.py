@@ -12,6 +12,14 @@ distributions, with the weights fitted by training.calibrate (webui.ensemble loa
 abstains (`abstain: true`, `ensemble_prediction: null`, a `reason`) when every model says the
 image does not look like a digit, or when the pool's confidence is below its fitted minimum:
 "unsure: a or b" when two digits hold most of the probability, else "does not look like a digit".
+
+A number is merged digit by digit (`digits`): each digit's model readings are pooled and judged
+by the same rule, and `number` shows an abstaining digit as "?" ("4?2"; null when every digit
+abstains). The models run the same segmentation, but each model's confidence settles whether a
+group is one digit or two touching ones, so their counts can differ: then the digits of the
+first answering model in `SEGMENTATION_ORDER` stand, read by the models that found as many
+(alone if none). The top-level fields describe one digit, the ensemble's weakest (the first that
+abstains, else the least confident): for one digit, that digit, as before a number was read.
 """
 
 from __future__ import annotations
@@ -29,6 +37,11 @@ FLOOR = 1e-10  # percent; a zero probability would make the log-linear pool unde
 
 # Statuses a handler uses to reject an image; anything else that is not 200 means "model down".
 CLIENT_ERRORS = frozenset({400, 413, 415, 422})
+# Whose digits stand when the models find different numbers of digits: the CNN, the stronger
+# classifier, settles touching groups more reliably.
+SEGMENTATION_ORDER = ("cnn", "mlp")
+UNSURE_DIGIT = "?"  # an abstaining digit in `number`
+READING_FIELDS = ("prediction", "confidence", "probabilities", "abstain", "reason")
 
 
 @dataclass(frozen=True)
@@ -53,8 +66,30 @@ class ModelReply:
         return self.status in CLIENT_ERRORS
 
 
+def valid_box(box: Any) -> bool:
+    """True for [x, y, w, h]: four non-negative integers."""
+    return (
+        isinstance(box, list)
+        and len(box) == 4
+        and all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in box)
+    )
+
+
 def valid_answer(answer: Any) -> bool:
-    """True when a handler answer has an integer prediction and ten finite probabilities."""
+    """True when a handler answer has an integer prediction and ten finite probabilities, and
+    its `digits` (when there) is a non-empty list of such readings, each with a box."""
+    if not valid_reading(answer):
+        return False
+    found = answer.get("digits")
+    return found is None or (
+        isinstance(found, list)
+        and bool(found)
+        and all(valid_reading(d) and valid_box(d.get("box")) for d in found)
+    )
+
+
+def valid_reading(answer: Any) -> bool:
+    """True for one digit's reading: an integer prediction, a confidence, ten percentages."""
     if not isinstance(answer, Mapping):
         return False
     prediction, probabilities = answer.get("prediction"), answer.get("probabilities")
@@ -128,6 +163,67 @@ def ensemble(answered: Mapping[str, Mapping[str, Any]], rule: Ensemble = DEFAULT
     }
 
 
+def digits_of(answer: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """A handler answer's digits in reading order; an answer without `digits` is its one digit."""
+    found = answer.get("digits")
+    return list(found) if isinstance(found, list) else [answer]
+
+
+def line_up(
+    answered: Mapping[str, Mapping[str, Any]],
+) -> tuple[list[Mapping[str, Any]], dict[str, list[Mapping[str, Any]]]]:
+    """(the digits that stand, each agreeing model's digits by role): the first answering model
+    of SEGMENTATION_ORDER sets the digits; a model that found another count is left out."""
+    found = {role: digits_of(answer) for role, answer in answered.items()}
+    lead = next(role for role in (*SEGMENTATION_ORDER, *found) if role in found)
+    return found[lead], {role: d for role, d in found.items() if len(d) == len(found[lead])}
+
+
+def reading(entry: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """One model's reading of one digit: prediction, confidence, probabilities, abstain, reason."""
+    if entry is None:
+        return None
+    return {key: entry.get(key) for key in READING_FIELDS} | {"abstain": bool(entry.get("abstain"))}
+
+
+def per_digit(
+    roles: Sequence[str], answered: Mapping[str, Mapping[str, Any]], rule: Ensemble = DEFAULT
+) -> list[dict[str, Any]]:
+    """The `digits` of /api/predict: per digit its box, each model's reading (null for a model
+    down or one that found another number of digits), the ensemble, its 28×28 input."""
+    lead, agreeing = line_up(answered)
+    merged = []
+    for index, digit in enumerate(lead):
+        readings = {role: agreeing[role][index] for role in agreeing}
+        merged.append(
+            {
+                "box": digit.get("box"),
+                **{role: reading(readings.get(role)) for role in roles},
+                "ensemble": ensemble(readings, rule),
+                "image": next((r["image"] for r in readings.values() if r.get("image")), None),
+            }
+        )
+    return merged
+
+
+def number(digits: Sequence[Mapping[str, Any]]) -> str | None:
+    """The ensemble's number from merged digits, UNSURE_DIGIT where a digit abstains; None when
+    every digit abstains (or there is none)."""
+    said = [d["ensemble"]["prediction"] for d in digits]
+    if all(p is None for p in said):
+        return None
+    return "".join(UNSURE_DIGIT if p is None else str(p) for p in said)
+
+
+def weakest(digits: Sequence[Mapping[str, Any]]) -> int:
+    """Index of the digit the top level describes: the first the ensemble abstains on, else the
+    one it is least confident of (the first of equals)."""
+    for index, digit in enumerate(digits):
+        if digit["ensemble"]["abstain"]:
+            return index
+    return min(range(len(digits)), key=lambda i: digits[i]["ensemble"]["confidence"])
+
+
 def _rejection(replies: Mapping[str, ModelReply]) -> tuple[int, dict[str, Any]] | None:
     for reply in replies.values():
         if reply.rejected_input:
@@ -149,24 +245,36 @@ def merge(
     if not answered:
         return 503, {"error": "no model is available", "errors": errors, "latency_ms": latency}
 
+    digits = per_digit(list(replies), answered, rule)
+    top = digits[weakest(digits)]
+    # a model whose digits were left out is described by its own top level
+    said = {role: top[role] or reading(answered[role]) for role in answered}
     body: dict[str, Any] = {}
     for role in replies:
-        answer = answered.get(role, {})
+        answer = said.get(role) or {}
         body[f"{role}_prediction"] = answer.get("prediction")
         body[f"{role}_confidence"] = answer.get("confidence")
-        body[f"{role}_abstain"] = bool(answer.get("abstain")) if answer else None
+        body[f"{role}_abstain"] = answer.get("abstain") if answer else None
         body[f"{role}_reason"] = answer.get("reason")
-    body["probabilities"] = {role: answered[role]["probabilities"] for role in answered}
-    for role in replies:
-        body["probabilities"].setdefault(role, None)
-    combined = ensemble(answered, rule)
-    body["ensemble_prediction"] = combined["prediction"]
-    body["ensemble_confidence"] = combined["confidence"]
-    body["abstain"] = combined["abstain"]
-    body["reason"] = combined["reason"]
-    predictions = {a["prediction"] for a in answered.values()}
-    body["agree"] = len(predictions) == 1 if len(answered) == len(replies) else None
+    body["probabilities"] = {
+        role: said[role]["probabilities"] if role in said else None for role in replies
+    }
+    body["ensemble_prediction"] = top["ensemble"]["prediction"]
+    body["ensemble_confidence"] = top["ensemble"]["confidence"]
+    body["abstain"] = top["ensemble"]["abstain"]
+    body["reason"] = top["ensemble"]["reason"]
+    body["agree"] = agree(answered) if len(answered) == len(replies) else None
+    body["number"] = number(digits)
+    body["digits"] = digits
     body["latency_ms"] = latency
-    body["image"] = next((a["image"] for a in answered.values() if a.get("image")), None)
+    body["image"] = top["image"] or next(
+        (a["image"] for a in answered.values() if a.get("image")), None
+    )
     body["errors"] = errors
     return 200, body
+
+
+def agree(answered: Mapping[str, Mapping[str, Any]]) -> bool:
+    """Whether every model read the same digits (the same prediction, for one digit)."""
+    numbers = {tuple(d["prediction"] for d in digits_of(a)) for a in answered.values()}
+    return len(numbers) == 1

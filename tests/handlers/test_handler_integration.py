@@ -18,8 +18,11 @@ from tests.helpers import (
     MODEL_NAMES,
     LiveTorchServe,
     canvas_digit,
+    digit_row,
+    inside,
     mnist_samples,
     png_bytes,
+    read_right_by_both,
 )
 
 pytestmark = pytest.mark.integration
@@ -236,3 +239,48 @@ def test_prometheus_metrics_are_served_without_a_key(torchserve: LiveTorchServe)
     assert response.status_code == 200
     assert 'ts_inference_requests_total{model_name="mnist_cnn"' in response.text
     assert "HandlerTime" in response.text
+
+
+@pytest.fixture(scope="module")
+def numbers(torchserve: LiveTorchServe) -> list[tuple[bytes, str, list]]:
+    """Rows of 3–4 test digits both models read right alone: (PNG, number, digit frames)."""
+    chosen = read_right_by_both(torchserve, 4)
+    assert len(chosen) == 4, "too few MNIST test digits read correctly by both models"
+    orders = [[0, 1, 2], [3, 2, 1, 0], [1, 3, 0]]
+    rows = []
+    for order in orders:
+        data, cells = digit_row([chosen[i][0] for i in order])
+        rows.append((data, "".join(str(chosen[i][1]) for i in order), cells))
+    return rows
+
+
+@pytest.mark.data
+@pytest.mark.parametrize("model", MODEL_NAMES)
+def test_a_number_through_torchserve(torchserve: LiveTorchServe, numbers, model: str) -> None:
+    data, expected, cells = numbers[1]
+    response = torchserve.predict(model, data, PNG_HEADERS)
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert answer["number"] == expected
+    assert [d["prediction"] for d in answer["digits"]] == [int(c) for c in expected]
+    for digit, cell in zip(answer["digits"], cells, strict=True):
+        assert inside(digit["box"], cell), (digit["box"], cell)
+    weakest = min(answer["digits"], key=lambda d: d["confidence"])
+    assert answer["confidence"] == weakest["confidence"]
+
+
+@pytest.mark.data
+def test_numbers_and_a_bad_image_share_a_batch(torchserve: LiveTorchServe, numbers) -> None:
+    bad = b"\x89PNG\r\n\x1a\n truncated"
+    for _ in range(5):  # until the bad image lands in a batch with numbers
+        bodies = [data for data, _, _ in numbers] * 4 + [bad] * 2
+        responses = post_many(torchserve, "mnist_cnn", bodies)
+        for response, (_data, expected, _cells) in zip(responses, numbers * 4, strict=False):
+            assert response.status_code == 200, response.text
+            assert response.json()["number"] == expected
+        for response in responses[-2:]:
+            assert response.status_code == 400
+            assert response.json()["status"] == 400
+        if any(int(r.headers["X-Batch-Size"]) > 1 for r in responses[-2:]):
+            return
+    pytest.fail("no bad image shared a batch with numbers in 5 rounds")

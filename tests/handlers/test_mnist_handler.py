@@ -20,7 +20,7 @@ from handlers.mnist_handler import MnistHandler, checkpoint_path, cpu_threads, s
 from recognition.models import build_model, save_checkpoint
 from recognition.preprocessing import normalize, preprocess
 from recognition.segmentation import Slot, read_line
-from tests.helpers import canvas_digit, png_bytes
+from tests.helpers import canvas_digit, digit_row, inside, png_bytes
 
 pytestmark = pytest.mark.unit
 
@@ -238,3 +238,22 @@ def test_the_handler_module_defines_one_class() -> None:
         if inspect.isclass(obj) and obj.__module__ == mnist_handler.__name__
     ]
     assert own == [MnistHandler]
+
+
+def test_several_numbers_and_a_bad_request_in_one_batch(handler: MnistHandler) -> None:
+    """Each number gets its own digits, boxes in its own pixels; the bad one alone its 400."""
+    rows_of = [[1, 2, 3], [4, 5], [6, 7, 8, 9]]
+    blobs = [np.asarray(Image.open(io.BytesIO(digit_png(seed)))) for seed in range(10)]
+    made = [digit_row([blobs[i] for i in seeds]) for seeds in rows_of]
+    rows = [{"body": bytearray(data)} for data, _ in made]
+    rows.insert(2, {"body": bytearray(b"\x89PNG\r\n\x1a\n truncated")})
+    answers, context = run_batch(handler, rows)
+    statuses = [context.get_response_status(i)[0] for i in range(len(rows))]
+    assert statuses == [200, 200, 400, 200]
+    assert answers[2]["status"] == 400
+    good = [a for i, a in enumerate(answers) if i != 2]
+    for answer, (_data, cells) in zip(good, made, strict=True):
+        assert len(answer["digits"]) == len(cells)
+        assert answer["number"] == "".join(str(d["prediction"]) for d in answer["digits"])
+        for digit, cell in zip(answer["digits"], cells, strict=True):
+            assert inside(digit["box"], cell), (digit["box"], cell)

@@ -10,7 +10,15 @@ import requests
 from PIL import Image
 
 from recognition.catalog import MODELS
-from tests.helpers import mnist_samples, png_bytes
+from recognition.limits import MAX_DIGITS
+from tests.helpers import (
+    digit_row,
+    inside,
+    mnist_samples,
+    mnist_test_set,
+    png_bytes,
+    read_right_by_both,
+)
 from tests.webui.conftest import drawn_zero, make_app
 from webui import ensemble
 from webui.merge import pool
@@ -36,6 +44,8 @@ FIELDS = {
     "latency_ms",
     "image",
     "errors",
+    "number",
+    "digits",
 }
 
 
@@ -78,6 +88,10 @@ def test_the_merged_answer_holds_both_models_answers(client, torchserve, samples
         assert body["ensemble_confidence"] == pytest.approx(max(pooled), abs=1e-2)
         assert body["agree"] == (body["mlp_prediction"] == body["cnn_prediction"])
         assert set(body["latency_ms"]) == {"mlp", "cnn", "total"}
+        (only,) = body["digits"]  # one digit: the top level is that digit
+        assert only["ensemble"]["prediction"] == body["ensemble_prediction"]
+        assert only["cnn"]["probabilities"] == body["probabilities"]["cnn"]
+        assert body["number"] == (None if body["abstain"] else str(body["ensemble_prediction"]))
         assert body["latency_ms"]["total"] >= max(
             body["latency_ms"]["mlp"], body["latency_ms"]["cnn"]
         )
@@ -223,3 +237,40 @@ def test_latency_of_a_request(client, samples):
         timings.append(1000 * (time.perf_counter() - start))
         assert response.status_code == 200
     assert float(np.median(timings)) < 1000
+
+
+@pytest.fixture(scope="module")
+def row_digits(torchserve) -> list[tuple[np.ndarray, int]]:
+    """Four test digits of different classes both models read right alone."""
+    chosen = read_right_by_both(torchserve, 4)
+    assert len(chosen) == 4, "too few MNIST test digits read correctly by both models"
+    return chosen
+
+
+def test_a_row_of_digits_is_read_as_a_number_with_a_box_per_digit(client, row_digits):
+    data, cells = digit_row([pixels for pixels, _ in row_digits])
+    width, height = Image.open(io.BytesIO(data)).size
+    response = client.post("/api/predict", data=data, content_type="image/png")
+    assert response.status_code == 200, response.json
+    body = response.json
+    assert body["number"] == "".join(str(label) for _, label in row_digits)
+    assert len(body["digits"]) == len(row_digits)
+    for digit, cell in zip(body["digits"], cells, strict=True):
+        x, y, w, h = digit["box"]
+        assert min(x, y) >= 0 and x + w <= width and y + h <= height
+        assert inside(digit["box"], cell), (digit["box"], cell)
+        for role in ROLES:
+            assert digit[role]["prediction"] == digit["ensemble"]["prediction"]
+        assert Image.open(io.BytesIO(base64.b64decode(digit["image"]))).size == (28, 28)
+    assert body["agree"] is True and body["abstain"] is False
+    weakest = min(body["digits"], key=lambda d: d["ensemble"]["confidence"])
+    assert body["ensemble_confidence"] == weakest["ensemble"]["confidence"]
+    assert body["cnn_prediction"] == weakest["cnn"]["prediction"]
+
+
+def test_more_digits_than_the_limit_is_a_422_with_the_reason(client):
+    images, _labels = mnist_test_set()
+    data, _cells = digit_row(list(images[: MAX_DIGITS + 1]), scale=2)
+    response = client.post("/api/predict", data=data, content_type="image/png")
+    assert response.status_code == 422
+    assert f"at most {MAX_DIGITS}" in response.json["error"]

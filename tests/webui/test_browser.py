@@ -21,7 +21,7 @@ import requests
 from PIL import Image
 
 from stack.ports import free_ports
-from tests.helpers import REPO_ROOT, drawn_letter, mnist_test_set, png_bytes
+from tests.helpers import REPO_ROOT, drawn_letter, read_right_by_both
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.data]
 
@@ -185,24 +185,9 @@ def wait_for_result(page) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def digits(torchserve) -> list[tuple[np.ndarray, int]]:
     """Test-set digits of different classes that both served models read right."""
-    if torchserve.untrained:
-        pytest.skip(f"untrained placeholder weights for {sorted(torchserve.untrained)}")
-    images, labels = mnist_test_set()
-    chosen: dict[int, np.ndarray] = {}
-    for pixels, value in zip(images[:300], labels[:300], strict=True):
-        label = int(value)
-        if label in chosen:
-            continue
-        answers = [
-            torchserve.predict(model, png_bytes(pixels), headers={"Content-Type": "image/png"})
-            for model in ("mnist_mlp", "mnist_cnn")
-        ]
-        if all(a.status_code == 200 and a.json()["prediction"] == label for a in answers):
-            chosen[label] = pixels
-        if len(chosen) == 4:
-            break
+    chosen = read_right_by_both(torchserve, 4)
     assert len(chosen) >= 3, "too few MNIST test digits read correctly by both models"
-    return [(pixels, label) for label, pixels in chosen.items()]
+    return chosen
 
 
 def paper_photo(pixels: np.ndarray, size: int = 400) -> Image.Image:
@@ -229,13 +214,15 @@ def test_home_page(open_page, ui_url, device, size):
     screenshot(page, f"home-{size}")
 
 
-def draw_digit(page, pixels: np.ndarray, pause_after_row: int = 14) -> None:
-    """Trace an MNIST digit on the canvas with the mouse: one stroke per run of ink per row.
+def draw_digit(page, pixels: np.ndarray, pause_after_row: int = 14, place: int = 0) -> None:
+    """Trace an MNIST digit on the canvas with the mouse: one stroke per run of ink per row,
+    in the `place`-th square of the pad (the wide pad holds three side by side).
 
     Halfway down it pauses as a person would, which lets a live prediction go out.
     """
     box = page.locator("#pad").bounding_box()
-    cell = box["width"] / 28
+    cell = box["height"] / 28
+    box = {**box, "x": box["x"] + place * box["height"]}
     # pen as wide as one MNIST pixel on the canvas (the canvas has 280 pixels across)
     page.locator("#pen-width").evaluate(
         "(el) => { el.value = 12; el.dispatchEvent(new Event('input')); }"
@@ -279,6 +266,37 @@ def test_draw_a_real_digit_and_see_it_read_live(open_page, ui_url, digits, devic
     assert page.is_hidden("#results-body")
 
 
+def test_draw_a_number_on_the_wide_pad(open_page, ui_url, digits):
+    """Three digits on the wide pad: the page shows the number large and a box per digit."""
+    page = open_page(f"{ui_url}/draw")
+    page.check("#wide")
+    box = page.locator("#pad").bounding_box()
+    assert box["width"] == pytest.approx(3 * box["height"], rel=0.01)
+    assert page.locator("#pad").evaluate("(c) => [c.width, c.height]") == [840, 280]
+    page.uncheck("#live")
+    for place, (pixels, _label) in enumerate(digits[:3]):
+        draw_digit(page, pixels, pause_after_row=-1, place=place)
+    page.click("#predict")
+    wait_for_result(page)
+    expected = "".join(str(label) for _, label in digits[:3])
+    page.wait_for_function("() => document.getElementById('results').dataset.boxes === '3'")
+    assert page.get_attribute("#results", "data-number") == expected
+    assert page.inner_text("#number") == expected
+    assert page.is_visible("#reading-image")
+    labels = page.locator(".digit-box .digit-label").all_inner_texts()
+    assert labels == list(expected)
+    # each box lies over the square its digit was drawn in, left to right
+    shown = page.locator("#reading-image").bounding_box()
+    for place, digit_box in enumerate(page.locator(".digit-box").all()):
+        frame = digit_box.bounding_box()
+        centre = (frame["x"] + frame["width"] / 2 - shown["x"]) / shown["width"]
+        assert place / 3 < centre < (place + 1) / 3, (place, centre)
+    screenshot(page, "draw-number-desktop")
+    page.uncheck("#wide")
+    assert page.locator("#pad").evaluate("(c) => [c.width, c.height]") == [280, 280]
+    assert page.get_attribute("#results", "data-state") == "empty"
+
+
 def test_upload_a_real_digit(open_page, ui_url, digits):
     pixels, label = digits[2]
     photo = io.BytesIO()
@@ -292,6 +310,8 @@ def test_upload_a_real_digit(open_page, ui_url, digits):
     assert shown["ensemble-prediction"] == str(label), shown
     assert page.is_visible("#preview")
     assert "digit.jpg" in page.inner_text("#file-name")
+    assert page.inner_text("#number") == str(label)
+    page.wait_for_function("() => document.getElementById('results').dataset.boxes === '1'")
     screenshot(page, "upload-desktop")
     page.set_viewport_size(PHONE["viewport"])
     screenshot(page, "upload-phone")

@@ -184,3 +184,141 @@ def test_invalid_answers_are_recognised(candidate):
 
 def test_a_handler_answer_is_valid():
     assert valid_answer(answer(9))
+
+
+# ---------------------------------------------------------------------------------------------
+# Numbers: merged digit by digit
+# ---------------------------------------------------------------------------------------------
+
+
+def line(*readings: dict, width: int = 40) -> dict:
+    """A handler's answer for a line of digits: the readings with boxes left to right; its top
+    level the weakest, as the handler does (first abstaining, else least confident)."""
+    digits = [r | {"box": [i * width, 5, width - 4, 30]} for i, r in enumerate(readings)]
+    top = next((d for d in digits if d["abstain"]), min(digits, key=lambda d: d["confidence"]))
+    number = "".join(str(d["prediction"]) for d in digits)
+    return {
+        k: top[k] for k in ("prediction", "confidence", "probabilities", "abstain", "reason")
+    } | {
+        "digits": digits,
+        "number": number,
+    }
+
+
+def torn(a: int, b: int) -> dict:
+    """A reading split between two digits (48 % / 46 %), which the fitted pool abstains on."""
+    probabilities = [0.6] * 10
+    probabilities[a], probabilities[b] = 48.0, 46.0
+    return {
+        "prediction": a,
+        "confidence": 48.0,
+        "probabilities": probabilities,
+        "abstain": True,
+        "reason": f"unsure: {min(a, b)} or {max(a, b)}",
+    }
+
+
+def reply(body: dict) -> ModelReply:
+    return ModelReply(200, 3.0, body)
+
+
+def test_a_number_is_merged_digit_by_digit():
+    mlp = line(answer(4, 80.0, image=None), answer(2, 70.0, image=None), answer(7, 99.0))
+    cnn = line(answer(4, 99.0, image=None), answer(2, 97.0, image=None), answer(7, 99.9))
+    status, body = merge({"mlp": reply(mlp), "cnn": reply(cnn)}, total_ms=1.0, rule=FITTED)
+    assert status == 200
+    assert body["number"] == "427"
+    assert [d["box"] for d in body["digits"]] == [d["box"] for d in cnn["digits"]]
+    for merged, m, c in zip(body["digits"], mlp["digits"], cnn["digits"], strict=True):
+        assert merged["mlp"]["prediction"] == m["prediction"]
+        assert merged["cnn"]["confidence"] == c["confidence"]
+        pooled = pool([m["probabilities"], c["probabilities"]], [0.2, 0.9])
+        assert merged["ensemble"]["confidence"] == pytest.approx(max(pooled), abs=1e-3)
+        assert merged["ensemble"]["abstain"] is False
+    assert body["agree"] is True
+    # the top level is the ensemble's least confident digit, the 2, in every field
+    assert body["ensemble_prediction"] == 2 and body["mlp_prediction"] == 2
+    assert body["cnn_confidence"] == 97.0
+    assert body["probabilities"]["mlp"] == mlp["digits"][1]["probabilities"]
+    assert body["digits"][2]["image"] == "iVBOR" and body["digits"][0]["image"] is None
+
+
+def test_one_digit_abstaining_shows_as_a_question_mark_and_leads_the_top_level():
+    mlp = line(answer(4, 95.0), torn(1, 7), answer(2, 95.0))
+    cnn = line(answer(4, 99.0), torn(7, 1), answer(2, 99.0))
+    _status, body = merge({"mlp": reply(mlp), "cnn": reply(cnn)}, total_ms=1.0, rule=FITTED)
+    assert body["number"] == "4?2"
+    assert [d["ensemble"]["abstain"] for d in body["digits"]] == [False, True, False]
+    assert body["digits"][1]["ensemble"]["reason"] == "unsure: 1 or 7"
+    assert body["abstain"] is True and body["ensemble_prediction"] is None
+    assert body["reason"] == "unsure: 1 or 7"
+    assert body["mlp_abstain"] is True and body["cnn_prediction"] == 7
+    assert body["agree"] is False  # the MLP's arg-max is 1, the CNN's 7
+
+
+def test_a_number_of_which_every_digit_abstains_is_null():
+    nothing = answer(8, 20.0, reason=NOT_A_DIGIT)
+    both = line(nothing, nothing)
+    _status, body = merge({"mlp": reply(both), "cnn": reply(both)}, total_ms=1.0, rule=FITTED)
+    assert body["number"] is None
+    assert body["abstain"] is True and body["reason"] == NOT_A_DIGIT
+    assert len(body["digits"]) == 2
+
+
+def test_when_the_models_count_differently_the_cnns_digits_stand():
+    mlp = line(answer(1, 60.0), answer(4, 99.0), width=60)  # read "14": a touching pair whole
+    cnn = line(answer(1, 99.0), answer(1, 98.0), answer(4, 99.0))  # "114"
+    for order in (("mlp", "cnn"), ("cnn", "mlp")):
+        replies = {"mlp": reply(mlp), "cnn": reply(cnn)}
+        status, body = merge({role: replies[role] for role in order}, total_ms=1.0, rule=FITTED)
+        assert status == 200
+        assert body["number"] == "114"
+        assert [d["box"] for d in body["digits"]] == [d["box"] for d in cnn["digits"]]
+        assert all(d["mlp"] is None for d in body["digits"])
+        assert [d["ensemble"]["confidence"] for d in body["digits"]] == [99.0, 98.0, 99.0]
+        assert body["agree"] is False
+        # the left-out model is described by its own top level
+        assert (body["mlp_prediction"], body["mlp_confidence"]) == (1, 60.0)
+        assert (body["cnn_prediction"], body["ensemble_prediction"]) == (1, 1)
+        assert body["ensemble_confidence"] == 98.0
+
+
+def test_with_the_cnn_down_the_mlps_digits_stand():
+    mlp = line(answer(3, 90.0), answer(5, 91.0))
+    status, body = merge({"mlp": reply(mlp), "cnn": down()}, total_ms=1.0)
+    assert status == 200
+    assert body["number"] == "35"
+    assert [d["cnn"] for d in body["digits"]] == [None, None]
+    assert body["digits"][1]["ensemble"]["prediction"] == 5
+    assert body["agree"] is None
+
+
+def test_one_digit_answers_as_before_with_a_one_element_digits():
+    single = line(answer(6, 93.0))
+    _status, body = merge({"mlp": reply(single), "cnn": reply(single)}, total_ms=1.0)
+    _status, plain = merge({"mlp": ok(6, 93.0), "cnn": ok(6, 93.0)}, total_ms=1.0)
+    (only,) = body.pop("digits")
+    assert body.pop("number") == plain.pop("number") == "6"
+    assert only["box"] == [0, 5, 36, 30] and only["ensemble"]["prediction"] == 6
+    plain.pop("digits")
+    assert body == plain
+
+
+@pytest.mark.parametrize(
+    "digits",
+    [
+        [],
+        "42",
+        [answer(4)],  # no box
+        [answer(4) | {"box": [0, 0, 10]}],
+        [answer(4) | {"box": [0, -1, 10, 10]}],
+        [answer(4) | {"box": [0.5, 0, 10, 10]}],
+        [{"box": [0, 0, 10, 10], "prediction": 4}],
+    ],
+)
+def test_an_answer_with_malformed_digits_is_invalid(digits):
+    assert not valid_answer(answer(4) | {"digits": digits})
+
+
+def test_an_answer_with_boxed_digits_is_valid():
+    assert valid_answer(line(answer(4), answer(2)))

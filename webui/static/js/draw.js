@@ -1,5 +1,5 @@
 // Draw page: a canvas driven by pointer events (mouse, pen, touch), live predictions while
-// drawing (debounced, stale requests aborted), pen width, clear.
+// drawing (debounced, stale requests aborted), pen width, clear, and a wide pad for numbers.
 
 import { createPredictor } from "./api.js";
 import { ResultsPanel } from "./results.js";
@@ -14,6 +14,9 @@ const ctx = canvas.getContext("2d");
 const pen = document.getElementById("pen-width");
 const penValue = document.getElementById("pen-width-value");
 const live = document.getElementById("live");
+const wide = document.getElementById("wide");
+const SIDE = canvas.height; // a square pad; the wide one is WIDE_FACTOR times as wide
+const WIDE_FACTOR = 3;
 
 let pointer = null; // id of the pointer drawing now
 let last = null;
@@ -90,11 +93,18 @@ canvas.addEventListener("pointercancel", lift);
 pen.addEventListener("input", () => {
   penValue.textContent = pen.value;
 });
-document.getElementById("clear").addEventListener("click", () => {
+function clearAll() {
   clearTimeout(timer);
   run.cancel();
   reset();
   panel.clear();
+}
+document.getElementById("clear").addEventListener("click", clearAll);
+wide.addEventListener("change", () => {
+  canvas.width = wide.checked ? WIDE_FACTOR * SIDE : SIDE; // resizing wipes the drawing
+  canvas.classList.toggle("wide", wide.checked);
+  canvas.parentElement.classList.toggle("wide", wide.checked);
+  clearAll();
 });
 document.getElementById("predict").addEventListener("click", () => {
   if (hasInk) predictNow();

@@ -1,6 +1,8 @@
 // The results panel: both models' answers, their probability charts, the ensemble and the
-// 28×28 image the models saw. Its `data-state` (empty, pending, done, error) helps tests, and
-// `data-abstain` (true, false) says whether the ensemble declined to name a digit.
+// 28×28 image the models saw; for a number, the image sent with a box per digit and the number
+// read. Its `data-state` (empty, pending, done, error) helps tests, `data-abstain` (true, false)
+// says whether the ensemble declined to name a digit (any digit of a number), `data-number` is
+// the number shown and `data-boxes` how many digit boxes are drawn.
 
 import { WhyToggle } from "./explain.js";
 
@@ -18,6 +20,14 @@ function modelReason(reason) {
   const unsure = /^unsure: (\d) or (\d)$/.exec(reason || "");
   if (unsure) return `Unsure: ${unsure[1]} or ${unsure[2]}`;
   return reason === NOT_A_DIGIT ? "Not a digit" : reason || "";
+}
+
+/** Plain words under a number: how many digits are unsure ("?"), or that none was read. */
+export function numberNote(number) {
+  if (number === null || number === undefined) return "No digit could be read";
+  const unsure = [...number].filter((c) => c === "?").length;
+  if (!unsure) return "";
+  return unsure === 1 ? "One digit is unsure (?)" : `${unsure} digits are unsure (?)`;
 }
 
 function percent(value) {
@@ -62,6 +72,8 @@ export class ResultsPanel {
     this.el = (id) => root.querySelector(`#${id}`);
     for (const role of ROLES) buildChart(this.el(`${role}-chart`));
     this.why = new WhyToggle(this.el("why"), root.dataset.explainUrl);
+    this.sentUrl = null; // object URL of the image sent, when it was a Blob
+    this.shown = 0; // which answer the digit boxes belong to
     this.root.dataset.state = "empty";
   }
 
@@ -142,8 +154,61 @@ export class ResultsPanel {
       error.classList.toggle("hidden", !errors[role]);
       this.el(`${role}-latency`).textContent = missing ? "" : `${latency[role]} ms`;
     }
+    this.showNumber(data.digits || [], data.number, sent);
     this.el("timing").textContent = `Answered in ${latency.total} ms`;
     this.el("results-body").classList.remove("hidden");
     this.idle("done");
+  }
+
+  /** The number, large, and the image sent with each digit's box and reading over it. */
+  showNumber(digits, number, sent) {
+    const shown = (this.shown += 1);
+    const frame = this.el("reading-frame");
+    frame.querySelectorAll(".digit-box").forEach((box) => box.remove());
+    this.root.dataset.boxes = "0";
+    this.root.dataset.number = number ?? "";
+    this.el("number").textContent = number ?? "–";
+    const note = this.el("number-note");
+    note.textContent = numberNote(number);
+    note.classList.toggle("hidden", !note.textContent);
+    if (this.sentUrl) URL.revokeObjectURL(this.sentUrl);
+    this.sentUrl = sent && typeof sent !== "string" ? URL.createObjectURL(sent) : null;
+    const image = this.el("reading-image");
+    image.classList.toggle("hidden", !sent);
+    this.el("reading").classList.toggle("hidden", !digits.length);
+    if (!sent) return;
+    image.src = this.sentUrl || sent;
+    image
+      .decode()
+      .then(() => {
+        if (shown === this.shown) this.drawBoxes(digits, image);
+      })
+      .catch(() => image.classList.add("hidden")); // the browser cannot show it
+  }
+
+  /** One box per digit in percent of the image (boxes are in its upright pixels). */
+  drawBoxes(digits, image) {
+    const frame = this.el("reading-frame");
+    const [width, height] = [image.naturalWidth, image.naturalHeight];
+    for (const digit of digits) {
+      if (!digit.box) continue;
+      const [x, y, w, h] = digit.box;
+      const unsure = digit.ensemble.abstain === true;
+      const box = document.createElement("div");
+      box.className = `digit-box${unsure ? " unsure" : ""}`;
+      box.style.left = `${(100 * x) / width}%`;
+      box.style.top = `${(100 * y) / height}%`;
+      box.style.width = `${(100 * w) / width}%`;
+      box.style.height = `${(100 * h) / height}%`;
+      const label = document.createElement("span");
+      label.className = "digit-label";
+      label.textContent = unsure ? "?" : String(digit.ensemble.prediction);
+      box.title = unsure
+        ? abstentionText(digit.ensemble.reason)
+        : `${label.textContent}: ${percent(digit.ensemble.confidence)}`;
+      box.append(label);
+      frame.append(box);
+    }
+    this.root.dataset.boxes = String(frame.querySelectorAll(".digit-box").length);
   }
 }
