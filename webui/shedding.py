@@ -19,9 +19,11 @@ behind a batch of eight (docs/performance.md, hostile load).
 
 from __future__ import annotations
 
+import atexit
 import fcntl
 import logging
 import os
+import shutil
 import tempfile
 import threading
 from pathlib import Path
@@ -171,7 +173,10 @@ def init_app(app: Flask) -> None:
     """One weighted semaphore of MAX_IN_FLIGHT slots per process, taken by the prediction views,
     and COSTLY_IN_FLIGHT lanes in LANE_DIR (a directory of this process's own when unset)."""
     app.extensions[EXTENSION] = InFlight(app.config["MAX_IN_FLIGHT"])
-    directory = app.config.get("LANE_DIR") or tempfile.mkdtemp(prefix="mnist-serve-lanes-")
+    directory = app.config.get("LANE_DIR")
+    if not directory:  # a single process (tests, `flask run`): lanes of its own
+        directory = tempfile.mkdtemp(prefix="mnist-serve-lanes-")
+        atexit.register(shutil.rmtree, directory, ignore_errors=True)
     app.extensions[LANES] = Lanes(Path(directory), app.config["COSTLY_IN_FLIGHT"])
     app.before_request(_enter)
     app.teardown_request(_leave)
