@@ -99,7 +99,7 @@ COPY scripts/__init__.py scripts/torchserve_foreground.py scripts/healthcheck.py
 COPY stack/ stack/
 COPY tsclient/ tsclient/
 COPY recognition/__init__.py recognition/catalog.py recognition/constants.py recognition/limits.py \
-    recognition/
+    recognition/header.py recognition/
 COPY config/config.properties config/log4j2.xml config/
 COPY --from=archives /src/model_store/ model_store/
 # run/ holds TorchServe's work dir (logs, key_file.json, its TMPDIR): the one writable place.
@@ -124,7 +124,7 @@ COPY webui/ webui/
 COPY tsclient/ tsclient/
 COPY stack/__init__.py stack/headers.py stack/paths.py stack/
 COPY recognition/__init__.py recognition/catalog.py recognition/constants.py recognition/limits.py \
-    recognition/
+    recognition/header.py recognition/
 COPY config/gunicorn.conf.py config/ensemble.json config/
 ENV GUNICORN_BIND=0.0.0.0:5000 \
     GUNICORN_ACCESS_LOG=- \

@@ -11,6 +11,8 @@ GUNICORN_LOG_LEVEL   debug, info, warning, error                         info
 """
 
 import os
+import shutil
+import tempfile
 
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:5000")
 workers = int(os.environ.get("GUNICORN_WORKERS", "2"))
@@ -34,3 +36,18 @@ limit_request_field_size = 8190
 limit_request_fields = 8192
 # No control socket: its default path is shared by every gunicorn of the user (tests run several).
 control_socket_disable = True
+
+
+def on_starting(server):
+    """One directory of costly-image lanes for all workers (webui/shedding.py), made before
+    they fork so each inherits WEBUI_LANE_DIR."""
+    if not os.environ.get("WEBUI_LANE_DIR"):
+        os.environ["WEBUI_LANE_DIR"] = tempfile.mkdtemp(prefix="mnist-serve-lanes-")
+        server.lane_dir_made = os.environ["WEBUI_LANE_DIR"]
+
+
+def on_exit(server):
+    """Remove the lane directory this master made."""
+    made = getattr(server, "lane_dir_made", None)
+    if made:
+        shutil.rmtree(made, ignore_errors=True)

@@ -31,3 +31,14 @@ ENVELOPE_BYTES = 64 * 1024
 def max_request_bytes(image_bytes: int = MAX_IMAGE_BYTES) -> int:
     """Largest request body that can carry an image of `image_bytes` in any accepted envelope."""
     return int(image_bytes * ENVELOPE_FACTOR) + ENVELOPE_BYTES
+
+
+# Costly images: those the web UI admits only COSTLY_IN_FLIGHT at a time across all its
+# processes (webui/shedding.py), the rest 503 at once, so a few clients sending them cannot fill
+# TorchServe's batches and hold every other prediction behind seconds of decoding. Costly: a body
+# of COSTLY_BYTES or more (a phone photo), or a header declaring COSTLY_PIXELS or more to decode
+# (a JPEG counted at its 1/8 draft scale). A 1 MP PNG costs a model ~15 ms, 11 MP ~155 ms.
+COSTLY_BYTES = 1_000_000  # the front door's large-upload rule (7 digits) is the same
+COSTLY_PIXELS = 1_000_000
+JPEG_DRAFT_AREA = 64  # a large JPEG decodes at 1/8 of each side
+COSTLY_IN_FLIGHT = 1

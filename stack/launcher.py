@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
+from recognition.limits import COSTLY_IN_FLIGHT
 from stack.gunicorn import APP, Gunicorn, webui_environ
 from stack.nginx import UI_WAIT, DoorSettings, Nginx
 from stack.paths import GUNICORN_CONFIG
@@ -56,11 +57,13 @@ def door_settings(environ: Mapping[str, str]) -> DoorSettings:
     conf = gunicorn_settings(environ)
     workers = int(conf["workers"])
     # Every thread of every worker: the UI sheds beyond its own limit with a JSON 503 itself.
-    # One large upload per worker: a photo takes all of its slots but one (webui/shedding.py).
+    # Large uploads: as many as the UI has costly-image lanes (webui/shedding.py), the others
+    # refused here before their megabytes reach gunicorn.
+    lanes = int(environ.get("WEBUI_COSTLY_IN_FLIGHT") or COSTLY_IN_FLIGHT)
     return DoorSettings(
         ui_wait=ui_wait,
         max_predictions=workers * int(conf["threads"]),
-        max_large_uploads=workers,
+        max_large_uploads=lanes,
     )
 
 

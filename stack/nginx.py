@@ -25,7 +25,7 @@ from pathlib import Path
 
 import requests
 
-from recognition.limits import MAX_IMAGE_BYTES, MIB, max_request_bytes
+from recognition.limits import COSTLY_IN_FLIGHT, MAX_IMAGE_BYTES, MIB, max_request_bytes
 from stack.headers import security_headers
 from stack.paths import NGINX_TEMPLATE
 
@@ -78,7 +78,7 @@ class DoorSettings:
     ui_wait: float = UI_WAIT  # seconds the UI may take before answering (its TorchServe wait)
     max_predictions: int = 16  # predictions in flight to gunicorn, all clients together
     per_client_predictions: int = 2  # predictions in flight per client address
-    max_large_uploads: int = 2  # of which uploads of 1 MB or more (one per gunicorn worker)
+    max_large_uploads: int = COSTLY_IN_FLIGHT  # of which uploads of 1 MB or more
     health_timeout: float = 3.0
     connect_timeout: float = 1.0
 

@@ -6,7 +6,7 @@ import time
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from webui import ensemble
+from webui import ensemble, shedding
 from webui.explain import explanation
 from webui.merge import merge
 from webui.payload import PayloadError, read_image
@@ -28,6 +28,8 @@ def predict() -> tuple[Response, int]:
         data = read_image(request, current_app.config["MAX_IMAGE_BYTES"])
     except PayloadError as exc:
         return error_response(exc.status, str(exc))
+    if not shedding.admit(data):
+        return shedding.busy_response(), 503
     replies = get_client().predict_all(data)
     status, body = merge(replies, 1000 * (time.perf_counter() - start), ensemble.current())
     return jsonify(body), status
@@ -46,6 +48,8 @@ def explain() -> tuple[Response, int]:
         data = read_image(request, current_app.config["MAX_IMAGE_BYTES"])
     except PayloadError as exc:
         return error_response(exc.status, str(exc))
+    if not shedding.admit(data):
+        return shedding.busy_response(), 503
     status, body = explanation(role, client.explain(role, data))
     return jsonify(body), status
 

@@ -15,6 +15,9 @@
     WEBUI_MAX_UPLOAD_MB    largest image accepted, in MiB                   10
     WEBUI_MAX_IN_FLIGHT    predictions/explanations at once per process, beyond it 503
                            (default: GUNICORN_THREADS − HEALTH_RESERVE, i.e. 8 − 2 = 6)
+    WEBUI_COSTLY_IN_FLIGHT costly images (photos, ≥ 1 MP) at once, all processes   1
+    WEBUI_LANE_DIR         directory of the costly-image lanes, shared by the processes
+                           (gunicorn's master makes one; unset: one per process)
 
 A bad value fails at start-up with a message naming the variable.
 """
@@ -25,7 +28,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from recognition.catalog import spec
-from recognition.limits import MAX_IMAGE_BYTES, MIB, max_request_bytes
+from recognition.limits import COSTLY_IN_FLIGHT, MAX_IMAGE_BYTES, MIB, max_request_bytes
 from stack.paths import DEFAULT_KEY_FILE
 
 # gunicorn threads per process (config/gunicorn.conf.py's default; GUNICORN_THREADS sets both)
@@ -49,6 +52,8 @@ DEFAULTS: dict[str, Any] = {
     "MAX_UPLOAD_MB": MAX_IMAGE_BYTES / MIB,
     "THREADS": GUNICORN_THREADS,
     "MAX_IN_FLIGHT": None,  # None: derived from THREADS
+    "COSTLY_IN_FLIGHT": COSTLY_IN_FLIGHT,
+    "LANE_DIR": None,
 }
 
 
@@ -97,6 +102,8 @@ PARSERS: dict[str, Callable[[str], Any]] = {
     "POOL_SIZE": _positive_int,
     "MAX_UPLOAD_MB": _positive_float,
     "MAX_IN_FLIGHT": _positive_int,
+    "COSTLY_IN_FLIGHT": _positive_int,
+    "LANE_DIR": _text,
 }
 
 

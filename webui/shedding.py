@@ -8,18 +8,35 @@ out anyway: with the default 6 slots a process runs six drawings at once, or one
 and one drawing.
 `/api/health` and the pages take no slot, so with MAX_IN_FLIGHT below gunicorn's thread count
 there are always threads left for them.
+
+Costly images (recognition/limits.py: a photo-sized body, or a header declaring a megapixel or
+more) also take one of COSTLY_IN_FLIGHT lanes shared by every process of the server: lock files
+in LANE_DIR (gunicorn's master makes one, config/gunicorn.conf.py), taken with a non-blocking
+`flock`, which the kernel also releases when a worker dies. Without a lane: 503 at once. So at
+most one costly image is decoded by each model at a time and a drawing waits behind one, not
+behind a batch of eight (docs/performance.md, hostile load).
 """
 
 from __future__ import annotations
 
+import atexit
+import fcntl
 import logging
+import os
+import shutil
+import tempfile
 import threading
+from pathlib import Path
 
 from flask import Flask, Response, current_app, g, jsonify, request
+
+from recognition.header import declared_size
+from recognition.limits import COSTLY_BYTES, COSTLY_PIXELS, JPEG_DRAFT_AREA
 
 log = logging.getLogger(__name__)
 
 EXTENSION = "in_flight"
+LANES = "costly_lanes"
 SHED_ENDPOINTS = frozenset({"api.predict", "api.explain"})
 RETRY_AFTER_SECONDS = 1
 
@@ -55,6 +72,55 @@ class InFlight:
         """Give `cost` slots back."""
         with self._lock:
             self.taken = max(0, self.taken - cost)
+
+
+def is_costly(data: bytes) -> bool:
+    """Whether an image is costly to decode: a large body, or many declared pixels."""
+    if len(data) >= COSTLY_BYTES:
+        return True
+    declared = declared_size(data)
+    if declared is None:
+        return False
+    kind, width, height = declared
+    pixels = width * height // (JPEG_DRAFT_AREA if kind == "JPEG" else 1)
+    return pixels >= COSTLY_PIXELS
+
+
+class Lanes:
+    """`count` lanes shared by every process using `directory`; `try_take` never blocks."""
+
+    def __init__(self, directory: Path, count: int) -> None:
+        self.paths = [directory / f"costly-{i}.lock" for i in range(count)]
+
+    def try_take(self) -> int | None:
+        """A file descriptor holding a free lane, or None when every lane is taken."""
+        for path in self.paths:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                continue
+            return fd
+        return None
+
+    @staticmethod
+    def give_back(fd: int) -> None:
+        """Free the lane held by `fd` (closing it drops the lock)."""
+        os.close(fd)
+
+
+def admit(data: bytes) -> bool:
+    """For a prediction's image: True when it may run now (cheap, or a costly lane was free,
+    held until the request ends); False when it must be answered busy_response()."""
+    if not is_costly(data):
+        return True
+    fd = current_app.extensions[LANES].try_take()
+    if fd is None:
+        log.warning("shedding %s: every costly-image lane is taken", request.path)
+        return False
+    g.costly_lane = fd
+    return True
 
 
 def busy_response() -> Response:
@@ -98,10 +164,19 @@ def _leave(_exc: BaseException | None) -> None:
     cost = g.pop("in_flight_cost", 0)
     if cost:
         current_app.extensions[EXTENSION].leave(cost)
+    lane = g.pop("costly_lane", None)
+    if lane is not None:
+        Lanes.give_back(lane)
 
 
 def init_app(app: Flask) -> None:
-    """One weighted semaphore of MAX_IN_FLIGHT slots per process, taken by the prediction views."""
+    """One weighted semaphore of MAX_IN_FLIGHT slots per process, taken by the prediction views,
+    and COSTLY_IN_FLIGHT lanes in LANE_DIR (a directory of this process's own when unset)."""
     app.extensions[EXTENSION] = InFlight(app.config["MAX_IN_FLIGHT"])
+    directory = app.config.get("LANE_DIR")
+    if not directory:  # a single process (tests, `flask run`): lanes of its own
+        directory = tempfile.mkdtemp(prefix="mnist-serve-lanes-")
+        atexit.register(shutil.rmtree, directory, ignore_errors=True)
+    app.extensions[LANES] = Lanes(Path(directory), app.config["COSTLY_IN_FLIGHT"])
     app.before_request(_enter)
     app.teardown_request(_leave)

@@ -358,7 +358,7 @@ def test_the_front_door_image_gets_a_valid_rendered_config(tmp_path: Path) -> No
     assert result.returncode == 0, result.stderr[-2000:]
     conf = result.stdout
     port = last("webui-door", "EXPOSE").text
-    assert f"listen 0.0.0.0:{port} " in conf and "server 127.0.0.1:5000;" in conf
+    assert re.search(rf"listen 0\.0\.0\.0:{port}[ ;]", conf) and "server 127.0.0.1:5000;" in conf
     assert f"127.0.0.1:{port}/" in last("webui-door", "HEALTHCHECK").text
     assert "user " not in conf.split("events", 1)[0]  # the image runs unprivileged
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
@@ -373,3 +373,14 @@ def test_the_front_door_image_gets_a_valid_rendered_config(tmp_path: Path) -> No
         check=False,
     )
     assert checked.returncode == 0, checked.stderr
+
+
+def test_the_webui_image_copies_every_recognition_module_the_ui_imports() -> None:
+    """webui/ imports leaf modules of recognition/ (limits, header, …): each is in the image."""
+    imported = set()
+    for path in (REPO_ROOT / "webui").glob("*.py"):
+        imported |= set(re.findall(r"^from recognition\.(\w+) import", path.read_text(), re.M))
+    copied = " ".join(
+        ins.text for ins in INSTRUCTIONS if ins.keyword == "COPY" and ins.stage == "webui"
+    )
+    assert imported and all(f"recognition/{name}.py" in copied for name in imported), imported

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from recognition.limits import max_request_bytes
+from recognition.limits import COSTLY_IN_FLIGHT, max_request_bytes
 from stack.headers import security_headers
 from stack.launcher import door_settings
 from stack.nginx import (
@@ -59,9 +59,15 @@ def test_nginx_waits_longer_than_the_ui_waits_for_torchserve() -> None:
 
 def test_the_prediction_limit_follows_gunicorns_threads() -> None:
     assert door_settings({}).max_predictions == 2 * ui_config.GUNICORN_THREADS
-    assert door_settings({}).max_large_uploads == 2  # one photo per gunicorn worker
     three = door_settings({"GUNICORN_WORKERS": "3", "GUNICORN_THREADS": "4"})
-    assert three.max_predictions == 12 and three.max_large_uploads == 3
+    assert three.max_predictions == 12
+
+
+def test_large_uploads_follow_the_uis_costly_lanes() -> None:
+    """nginx passes as many photos as the UI has lanes for (webui/shedding.py), all workers."""
+    assert door_settings({}).max_large_uploads == ui_config.DEFAULTS["COSTLY_IN_FLIGHT"]
+    assert door_settings({"GUNICORN_WORKERS": "3"}).max_large_uploads == COSTLY_IN_FLIGHT
+    assert door_settings({"WEBUI_COSTLY_IN_FLIGHT": "2"}).max_large_uploads == 2
 
 
 def test_only_the_headers_the_app_reads_are_forwarded(tmp_path: Path) -> None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from stack.gunicorn import Gunicorn, clean_environ, webui_environ
-from stack.launcher import Launcher, configured_bind
+from stack.launcher import Launcher, configured_bind, gunicorn_settings
 from stack.torchserve import TorchServe
 
 pytestmark = pytest.mark.unit
@@ -53,3 +55,21 @@ def test_the_launcher_points_the_ui_at_its_server_unless_told_otherwise(tmp_path
     assert launched.ui.env["WEBUI_KEY_FILE"] == str(tmp_path / "work" / "key_file.json")
     told = Launcher(server, "127.0.0.1:5999", ui_env={"WEBUI_INFERENCE_URL": "http://h:1"})
     assert told.ui.env["WEBUI_INFERENCE_URL"] == "http://h:1"
+
+
+def test_gunicorns_master_makes_one_lane_directory_for_its_workers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """config/gunicorn.conf.py's on_starting sets WEBUI_LANE_DIR before the workers fork (they
+    inherit it: webui/shedding.py's lanes are shared); on_exit removes what it made."""
+    monkeypatch.delenv("WEBUI_LANE_DIR", raising=False)
+    hooks = gunicorn_settings({})
+    server = SimpleNamespace()
+    hooks["on_starting"](server)
+    made = Path(os.environ["WEBUI_LANE_DIR"])
+    assert made.is_dir()
+    hooks["on_exit"](server)
+    assert not made.exists()
+    monkeypatch.setenv("WEBUI_LANE_DIR", "/given")
+    hooks["on_starting"](SimpleNamespace())
+    assert os.environ["WEBUI_LANE_DIR"] == "/given"
