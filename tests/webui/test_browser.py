@@ -11,6 +11,7 @@ import io
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +23,7 @@ from PIL import Image
 
 from stack.ports import free_ports
 from tests.helpers import REPO_ROOT, drawn_letter, read_right_by_both
+from webui.shedding import Lanes
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.data]
 
@@ -59,11 +61,18 @@ def chromium_path() -> Path:
 
 
 @pytest.fixture(scope="module")
-def ui_url(torchserve, chromium_path) -> Iterator[str]:
+def lane_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the web UI's costly-image lanes live (so a test can hold one)."""
+    return tmp_path_factory.mktemp("lanes")
+
+
+@pytest.fixture(scope="module")
+def ui_url(torchserve, chromium_path, lane_dir) -> Iterator[str]:
     """The web UI served by gunicorn on a free loopback port, in front of the real TorchServe."""
     (port,) = free_ports(1)
     env = {
         **os.environ,
+        "WEBUI_LANE_DIR": str(lane_dir),
         "WEBUI_INFERENCE_URL": torchserve.inference_url,
         "WEBUI_MANAGEMENT_URL": torchserve.management_url,
         "WEBUI_KEY_FILE": str(torchserve.key_file),
@@ -315,6 +324,29 @@ def test_upload_a_real_digit(open_page, ui_url, digits):
     screenshot(page, "upload-desktop")
     page.set_viewport_size(PHONE["viewport"])
     screenshot(page, "upload-phone")
+
+
+def test_a_busy_server_is_asked_again_and_the_photo_is_read(open_page, ui_url, lane_dir, digits):
+    """Another photo holds the only costly-image lane: the UI answers 503 + Retry-After, the page
+    asks again after it and shows the reading once the lane is free."""
+    pixels, label = digits[3]
+    big = Image.fromarray(255 - pixels).resize((1100, 1100), Image.Resampling.BICUBIC)
+    photo = io.BytesIO()
+    big.save(photo, format="PNG")  # 1.2 MP declared: a costly image
+    held = Lanes(lane_dir, 1).try_take()
+    assert held is not None
+    release = threading.Timer(1.5, Lanes.give_back, (held,))
+    page = open_page(f"{ui_url}/upload")
+    release.start()
+    try:
+        page.set_input_files(
+            "#file-input",
+            files=[{"name": "big.png", "mimeType": "image/png", "buffer": photo.getvalue()}],
+        )
+        shown = wait_for_result(page)
+    finally:
+        release.join()
+    assert shown["ensemble-prediction"] == str(label), shown
 
 
 def test_upload_a_file_that_is_no_image_shows_the_error(open_page, ui_url):
