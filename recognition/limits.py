@@ -8,7 +8,7 @@ value; TorchServe's `max_request_size` and the web UI's request-body limit are c
 from __future__ import annotations
 
 MIB = 1024 * 1024
-MAX_IMAGE_BYTES = 10 * MIB  # largest encoded image accepted
+MAX_IMAGE_BYTES = 20 * MIB  # largest encoded image accepted: a 50 MP phone JPEG is 10–20 MB
 # Largest image a header may declare (Pillow's own MAX_IMAGE_PIXELS is set to it): a 50 MP phone
 # JPEG (8160×6120) must pass, since it is decoded at 1/8 scale; other formats are bounded tighter
 # by the decode budget below.

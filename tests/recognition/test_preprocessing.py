@@ -438,6 +438,19 @@ def test_50_mp_phone_jpeg_is_accepted_and_fast(size: tuple[int, int]) -> None:
     assert out.max() > 0.5  # the stroke was found
 
 
+def test_a_detailed_50_mp_phone_jpeg_over_10_mib_is_accepted() -> None:
+    """Sensor grain at quality 92 makes a 50 MP photo 10–20 MB: it must pass the upload limit."""
+    rng = np.random.default_rng(0)
+    grain = (225 + rng.normal(0, 5, (6120, 8160, 1))).clip(0, 255).astype(np.uint8)
+    img = Image.fromarray(grain.repeat(3, axis=2))
+    ImageDraw.Draw(img).line((4080, 1530, 4080, 4590), fill=(20, 20, 30), width=204)
+    buffer = io.BytesIO()
+    img.save(buffer, format="JPEG", quality=92)
+    data = buffer.getvalue()
+    assert 10 * MIB < len(data) <= MAX_IMAGE_BYTES
+    assert preprocess(data).max() > 0.5  # decoded reduced, the stroke found
+
+
 def test_50_mp_jpeg_decodes_within_the_memory_budget() -> None:
     result = measure(phone_jpeg((8160, 6120)))
     assert result["status"] == 200

@@ -10,6 +10,7 @@ from tests.webui.test_browser import (
     browser,
     chromium_path,
     digits,
+    lane_dir,  # noqa: F401 (a fixture that ui_url needs)
     open_page,
     paper_photo,
     playwright_driver,

@@ -2,21 +2,22 @@
 
 import pytest
 
+from recognition.limits import MAX_IMAGE_BYTES
 from webui import create_app
 from webui.config import DEFAULTS, MIB, from_env
 
 pytestmark = pytest.mark.unit
 
 
-def test_defaults_point_at_a_local_torchserve_and_accept_10_mib():
+def test_defaults_point_at_a_local_torchserve_and_accept_the_upload_limit():
     settings = from_env({})
     assert settings["INFERENCE_URL"] == "http://127.0.0.1:8080"
     assert settings["MANAGEMENT_URL"] == "http://127.0.0.1:8081"
     assert settings["MODELS"] == {"mlp": "mnist_mlp", "cnn": "mnist_cnn"}
     assert settings["KEY_FILE"].endswith("run/torchserve/key_file.json")
-    assert settings["MAX_IMAGE_BYTES"] == 10 * MIB
-    # the body limit leaves room for a base64 data URL of a 10 MiB image
-    assert settings["MAX_CONTENT_LENGTH"] > 10 * MIB * 4 / 3
+    assert settings["MAX_IMAGE_BYTES"] == MAX_IMAGE_BYTES
+    # the body limit leaves room for a base64 data URL of the largest image
+    assert settings["MAX_CONTENT_LENGTH"] > MAX_IMAGE_BYTES * 4 / 3
 
 
 def test_environment_overrides_each_setting():

@@ -23,13 +23,12 @@ from PIL import Image
 
 from evalsets.hostile import float_tiff, ico_bomb, palette_transparent
 from evalsets.mutants import png_with_size
-from recognition.limits import MAX_PIXELS
+from recognition.limits import MAX_IMAGE_BYTES, MAX_PIXELS, MIB, max_request_bytes
 from tests.helpers import LiveTorchServe, encode, gunicorn_for, png_bytes
 from tests.webui.conftest import drawn_zero
 
 pytestmark = pytest.mark.integration
 
-MIB = 1024 * 1024
 GOOD = drawn_zero()
 
 
@@ -91,7 +90,7 @@ CASES = {
     "multipart without file": Case(PNG, field="picture"),
     "wrong content type": Case(PNG, raw=True, content_type="text/plain", statuses=(415,)),
     "image bytes labelled JSON": Case(PNG, raw=True, content_type="application/json"),
-    "over the limit": Case(os.urandom(11 * MIB), raw=True, statuses=(413,)),
+    "over the limit": Case(os.urandom(MAX_IMAGE_BYTES + MIB), raw=True, statuses=(413,)),
     # the decode budget (docs/robustness.md, "Decode budget")
     "ICO wrapping a 13300x13300 PNG": Case(
         ico_bomb(13300), filename="icon.ico", content_type="image/x-icon", statuses=(415,)
@@ -164,10 +163,10 @@ def test_torchserve_answers_4xx_json_and_keeps_serving(torchserve: LiveTorchServ
 
 
 def test_web_ui_refuses_a_body_over_its_envelope_limit_with_json(ui: str) -> None:
-    # 15 MiB: beyond what the UI reads at all (10 MiB image, base64 in JSON), Flask's own 413.
+    # Beyond what the UI reads at all (the largest image, base64 in JSON): Flask's own 413.
     response = requests.post(
         f"{ui}/api/predict",
-        data=b"\0" * (15 * MIB),
+        data=b"\0" * (max_request_bytes() + MIB),
         headers={"Content-Type": "application/octet-stream"},
         timeout=30,
     )
@@ -177,7 +176,7 @@ def test_web_ui_refuses_a_body_over_its_envelope_limit_with_json(ui: str) -> Non
 def test_torchserve_frontend_refuses_a_body_over_max_request_size(torchserve: LiveTorchServe):
     # Beyond config.properties' max_request_size TorchServe's Netty frontend answers the 413
     # itself, without a body: the handler never sees the request, so its JSON cannot be added.
-    response = send_torchserve(torchserve, Case(b"\0" * (15 * MIB)))
+    response = send_torchserve(torchserve, Case(b"\0" * (max_request_bytes() + MIB)))
     assert response.status_code == 413
     assert send_torchserve(torchserve, Case(GOOD)).status_code == 200
 
@@ -198,7 +197,7 @@ def test_the_cases_are_what_they_claim() -> None:
     assert struct.unpack(">II", bomb[16:24]) == (40000, 40000)  # IHDR width, height
     assert len(bomb) < 4096
     assert Image.open(io.BytesIO(CASES["30000x10 image"].data)).size == (30000, 10)
-    assert len(CASES["over the limit"].data) > 10 * MIB
+    assert len(CASES["over the limit"].data) > MAX_IMAGE_BYTES
 
 
 def phone_photo_50mp() -> bytes:

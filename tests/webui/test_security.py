@@ -4,6 +4,8 @@ import re
 
 import pytest
 
+from recognition.limits import MAX_IMAGE_BYTES, MIB
+
 pytestmark = pytest.mark.unit
 
 PAGES = ["/", "/upload", "/draw", "/camera"]
@@ -100,7 +102,9 @@ def test_upload_over_the_limit_is_413_json(client, offline_app):
     size = offline_app.config["MAX_CONTENT_LENGTH"] + 1
     response = client.post("/api/predict", data=b"\0" * size, content_type="image/png")
     assert response.status_code == 413
-    assert response.json == {"error": "the image is larger than the 10 MiB limit"}
+    assert response.json == {
+        "error": f"the image is larger than the {MAX_IMAGE_BYTES // MIB} MiB limit"
+    }
 
 
 def test_unexpected_errors_are_500_json_without_details(offline_app, monkeypatch):
