@@ -19,6 +19,18 @@ from webui import config, shedding
 pytestmark = pytest.mark.unit
 
 
+def stub_app(stub_torchserve, tmp_path, **settings):
+    """The app on the stub TorchServe, with fixed keys and `settings` on top."""
+    return make_app(
+        INFERENCE_URL=stub_torchserve.url,
+        MANAGEMENT_URL=stub_torchserve.url,
+        INFERENCE_KEY="k",
+        MANAGEMENT_KEY="k",
+        KEY_FILE=str(tmp_path / "none.json"),
+        **settings,
+    )
+
+
 def test_the_default_limit_leaves_threads_for_health() -> None:
     settings = config.from_env({})
     assert settings["MAX_IN_FLIGHT"] == config.GUNICORN_THREADS - config.HEALTH_RESERVE
@@ -39,14 +51,7 @@ def test_a_full_semaphore_answers_503_with_retry_after_at_once(stub_torchserve, 
         "/models/mnist_cnn": lambda h: (200, [{"workers": [{"status": "READY"}]}]),
     }
     stub_torchserve.delays = {"/predictions/mnist_mlp": 1.0, "/predictions/mnist_cnn": 1.0}
-    app = make_app(
-        INFERENCE_URL=stub_torchserve.url,
-        MANAGEMENT_URL=stub_torchserve.url,
-        INFERENCE_KEY="k",
-        MANAGEMENT_KEY="k",
-        KEY_FILE=str(tmp_path / "none.json"),
-        MAX_IN_FLIGHT=2,
-    )
+    app = stub_app(stub_torchserve, tmp_path, MAX_IN_FLIGHT=2)
     image = drawn_zero()
 
     def predict() -> None:
@@ -157,14 +162,7 @@ def test_a_costly_image_without_a_lane_is_refused_and_a_drawing_is_not(
         "/predictions/mnist_mlp": lambda h: (200, handler_answer(0)),
         "/predictions/mnist_cnn": lambda h: (200, handler_answer(0)),
     }
-    app = make_app(
-        INFERENCE_URL=stub_torchserve.url,
-        MANAGEMENT_URL=stub_torchserve.url,
-        INFERENCE_KEY="k",
-        MANAGEMENT_KEY="k",
-        KEY_FILE=str(tmp_path / "none.json"),
-        LANE_DIR=str(tmp_path),
-    )
+    app = stub_app(stub_torchserve, tmp_path, LANE_DIR=str(tmp_path))
     lanes = app.extensions[shedding.LANES]
     costly = big_png(3300, 3300, "RGB")
     held = shedding.Lanes(tmp_path, 1).try_take()
