@@ -16,6 +16,7 @@ import json
 import logging
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -31,6 +32,7 @@ from training.augment import AugmentConfig, augment_batch
 from training.calibrate import ENSEMBLE_FILE, SETS, validation_indices
 from training.config import TrainConfig, default_config_path, weights_path
 from training.data import load_split, resolve_root, to_input
+from training.evaluate import metrics_path
 from training.nondigits import cached
 
 log = logging.getLogger(__name__)
@@ -147,6 +149,16 @@ def refit_ensemble(judged: dict[str, dict[str, Judged]], path: Path) -> dict[str
     return shares
 
 
+def write_abstention(path: Path, entry: dict[str, Any]) -> None:
+    """The abstention entry into the checkpoint's meta and its metrics JSON (if there is one)."""
+    update_meta(path, {"abstention": entry})
+    report_file = metrics_path(path)
+    if report_file.is_file():
+        doc = json.loads(report_file.read_text())
+        doc["abstention"] = entry
+        report_file.write_text(json.dumps(doc, indent=2) + "\n")
+
+
 def report(name: str, shares: dict[str, float]) -> None:
     """One line of abstention rates per set."""
     print(f"abstained, {name}: " + ", ".join(f"{SETS[k]} {v:.2%}" for k, v in shares.items()))
@@ -185,7 +197,7 @@ def main(argv: list[str] | None = None) -> None:
         shares = {k: float(j.abstained.mean()) for k, j in judged[arch].items()}
         report(arch, shares)
         if not args.dry_run:
-            update_meta(path, {"abstention": {**thresholds.to_dict(), "rates": shares}})
+            write_abstention(path, {**thresholds.to_dict(), "rates": shares})
     if not args.dry_run:
         report("ensemble", refit_ensemble(judged, args.ensemble))
 
