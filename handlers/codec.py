@@ -186,16 +186,6 @@ def prediction(
     }
 
 
-def weakest(readings: Sequence[tuple[np.ndarray, bool]]) -> int:
-    """Which digit a number's top-level answer describes, from each digit's (probabilities,
-    abstain): the first that abstains, else the least confident (the first of equals); the
-    only digit of a single one. So the top level abstains when any digit does."""
-    for index, (_, abstain) in enumerate(readings):
-        if abstain:
-            return index
-    return int(np.argmin([float(np.max(p)) for p, _ in readings]))
-
-
 def digit(
     box: Sequence[int],
     probabilities: Sequence[float],

@@ -21,11 +21,13 @@ from pathlib import Path
 from typing import Any
 
 import cv2
+import numpy as np
 import torch
 from ts.torch_handler.base_handler import BaseHandler
 
 from handlers import codec, explain
 from handlers.batch import Prepared, Reading
+from recognition.abstention import weakest
 from recognition.predictor import Predictor
 from recognition.preprocessing import ImageError
 from recognition.segmentation import candidates, read_line, resolve
@@ -129,7 +131,8 @@ class MnistHandler(BaseHandler):
         item.digits = [
             Reading(flat[i].box, flat[i].image, probabilities[i], verdicts[i]) for i in chosen
         ]
-        top = item.digits[codec.weakest([(d.probabilities, d.verdict[0]) for d in item.digits])]
+        confidences = [float(np.max(d.probabilities)) for d in item.digits]
+        top = item.digits[weakest(confidences, [d.verdict[0] for d in item.digits])]
         item.image, item.probabilities, item.verdict = top.image, top.probabilities, top.verdict
         item.slots = []  # the candidates' pixels are no longer needed
 

@@ -1085,8 +1085,10 @@ def stretch_faint_cell(grey: np.ndarray) -> np.ndarray:
     """A digit's cell (a few dozen pixels a side) whose levels span little of the range, such as
     0–16 levels written into an 8-bit file, stretched to span all of it: a cell has no paper
     around the digit by which to judge how strong its ink is. Larger images are left alone."""
+    if max(grey.shape) > INK.cell_side:
+        return grey
     low, high = float(grey.min()), float(grey.max())
-    if max(grey.shape) > INK.cell_side or high - low >= INK.cell_range:
+    if high - low >= INK.cell_range:
         return grey
     return ((grey - low) / (high - low)).astype(np.float32)
 

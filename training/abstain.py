@@ -50,10 +50,15 @@ def pooled(
     logits: Sequence[np.ndarray], temperatures: Sequence[float], weights: Sequence[float]
 ) -> np.ndarray:
     """The ensemble's distribution: the weighted log-linear pool of calibrated models."""
-    logs = [
-        np.log(np.clip(softmax(z, t), 1e-12, None))
-        for z, t in zip(logits, temperatures, strict=True)
-    ]
+    calibrated = [softmax(z, t) for z, t in zip(logits, temperatures, strict=True)]
+    return pooled_probabilities(calibrated, weights)
+
+
+def pooled_probabilities(
+    probabilities: Sequence[np.ndarray], weights: Sequence[float]
+) -> np.ndarray:
+    """The weighted log-linear pool of calibrated distributions (rows sum to 1)."""
+    logs = [np.log(np.clip(p, 1e-12, None)) for p in probabilities]
     return np.exp(pool(logs, weights))
 
 

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from recognition.abstention import Detector, Thresholds, abstained, detector_inputs, evidence
-from recognition.calibration import pool, softmax
+from recognition.calibration import softmax
 from recognition.catalog import ARCHS
 from recognition.models import load_checkpoint, update_meta
 from recognition.preprocessing import standardize
@@ -138,9 +138,9 @@ def refit_ensemble(judged: dict[str, dict[str, Judged]], path: Path) -> dict[str
     weights = doc["weights"]
 
     def inputs(name: str) -> tuple[np.ndarray, np.ndarray]:
-        logs = [np.log(np.clip(judged[a][name].probabilities, 1e-12, None)) for a in weights]
+        probabilities = [judged[a][name].probabilities for a in weights]
         flags = np.all([judged[a][name].not_a_digit for a in weights], axis=0)
-        return np.exp(pool(logs, list(weights.values()))), flags
+        return abstain.pooled_probabilities(probabilities, list(weights.values())), flags
 
     min_conf = abstain.fit_ensemble(*inputs("val"))
     shares = {k: float(abstain.ensemble_abstained(*inputs(k), min_conf).mean()) for k in SETS}

@@ -29,6 +29,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from recognition.abstention import weakest
 from recognition.constants import NUM_CLASSES
 from webui.ensemble import DEFAULT, Ensemble
 
@@ -215,15 +216,6 @@ def number(digits: Sequence[Mapping[str, Any]]) -> str | None:
     return "".join(UNSURE_DIGIT if p is None else str(p) for p in said)
 
 
-def weakest(digits: Sequence[Mapping[str, Any]]) -> int:
-    """Index of the digit the top level describes: the first the ensemble abstains on, else the
-    one it is least confident of (the first of equals)."""
-    for index, digit in enumerate(digits):
-        if digit["ensemble"]["abstain"]:
-            return index
-    return min(range(len(digits)), key=lambda i: digits[i]["ensemble"]["confidence"])
-
-
 def _rejection(replies: Mapping[str, ModelReply]) -> tuple[int, dict[str, Any]] | None:
     for reply in replies.values():
         if reply.rejected_input:
@@ -246,7 +238,8 @@ def merge(
         return 503, {"error": "no model is available", "errors": errors, "latency_ms": latency}
 
     digits = per_digit(list(replies), answered, rule)
-    top = digits[weakest(digits)]
+    pooled = [d["ensemble"] for d in digits]
+    top = digits[weakest([p["confidence"] for p in pooled], [p["abstain"] for p in pooled])]
     # a model whose digits were left out is described by its own top level
     said = {role: top[role] or reading(answered[role]) for role in answered}
     body: dict[str, Any] = {}
