@@ -31,7 +31,7 @@ class Prepared:
     """One request of a batch: its line of digits, or the message and status that reject it.
 
     `image`, `probabilities` and `verdict` are those of the digit the top-level answer
-    describes (the only one, or the weakest of a number: `recognition.abstention.weakest`);
+    describes (the only one, or the weakest of a number: `recognition.summary.weakest`);
     `digits` holds them all in reading order.
 
     A rejection keeps only its text and status, never the exception: a traceback would keep the

@@ -27,10 +27,10 @@ from ts.torch_handler.base_handler import BaseHandler
 
 from handlers import codec, explain
 from handlers.batch import Prepared, Reading
-from recognition.abstention import weakest
 from recognition.predictor import Predictor
 from recognition.preprocessing import ImageError
 from recognition.segmentation import candidates, read_line, resolve
+from recognition.summary import weakest
 
 logger = logging.getLogger(__name__)
 

@@ -10,7 +10,6 @@ logits and the evidence, fitted on training digits against generated non-digits
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -110,16 +109,6 @@ def decide(
         low, high = sorted((int(order[0]), int(order[1])))
         return True, f"unsure: {low} or {high}"
     return True, NOT_A_DIGIT
-
-
-def weakest(confidences: Sequence[float], abstains: Sequence[bool]) -> int:
-    """Which digit a number's top-level answer describes: the first that abstains, else the
-    least confident (the first of equals); the only digit of a single one. So the top level
-    abstains when any digit does."""
-    for index, abstain in enumerate(abstains):
-        if abstain:
-            return index
-    return int(np.argmin(confidences))
 
 
 def abstained(

@@ -29,8 +29,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from recognition.abstention import weakest
 from recognition.constants import NUM_CLASSES
+from recognition.summary import weakest
 from webui.ensemble import DEFAULT, Ensemble
 
 NOT_A_DIGIT = "does not look like a digit"

@@ -11,7 +11,6 @@ from recognition.abstention import (
     abstained,
     decide,
     fit_thresholds,
-    weakest,
 )
 from recognition.calibration import log_softmax
 from training.calibrate import fit_pool_weights, fit_temperature
@@ -60,9 +59,3 @@ def test_decide_names_the_two_digits_or_says_not_a_digit() -> None:
     assert decide(sure, 9.0, rule) == (False, None)
     assert decide(sure, 1.0, rule) == (True, NOT_A_DIGIT)  # low evidence wins
     assert decide(sure, 1.0, None) == (False, None)  # no thresholds: no abstention
-
-
-def test_weakest_is_the_first_abstaining_digit_else_the_least_confident() -> None:
-    assert weakest([99.0, 60.0, 60.0], [False, False, False]) == 1  # the first of equals
-    assert weakest([99.0, 60.0, 90.0], [False, False, True]) == 2  # abstaining beats confidence
-    assert weakest([70.0], [False]) == 0
