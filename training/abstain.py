@@ -19,6 +19,7 @@ from recognition.calibration import pool, softmax
 FALSE_RATE = 0.01  # at most this share of validation digits may be abstained on
 VAL_SEED = 12  # validation non-digits ("train" family, not the fine-tune's seed 11)
 HELDOUT_SEED = 13  # held-out non-digits ("heldout" family)
+DEV_SEED = 21  # non-digits that detector designs are compared on ("dev" family)
 
 
 def model_rate(logits: np.ndarray, temperature: float, thresholds: Thresholds) -> float:

@@ -2,11 +2,13 @@
 
 The detector (recognition.abstention.Detector) is a class-balanced, L2-regularised logistic
 score over a frozen model's penultimate features, logits and evidence. It learns from training
-digits (never the validation split), clean and as augmented in training, against generated
-non-digits of training.nondigits' "train" family (the outlier-exposure seed). Then, on the
+digits (never the validation split) against generated non-digits of training.nondigits' "train"
+family (the outlier-exposure seed), both clean and as augmented in training: were only the
+digits augmented, thick or blurred strokes would pass for digit evidence. Then, on the
 validation digits, the false-abstention budget (1 %) is shared: half for the evidence and
-confidence thresholds, half for the detector's minimum score. The held-out non-digit family is
-only scored. Run after `training.calibrate`, which writes thresholds without a detector.
+confidence thresholds, half for the detector's minimum score. The "dev" family is where
+designs of the detector are compared; the held-out family is only scored. Run after
+`training.calibrate`, which writes thresholds without a detector.
 """
 
 from __future__ import annotations
@@ -38,10 +40,11 @@ from training.nondigits import cached
 log = logging.getLogger(__name__)
 
 DIGITS = 12_000  # training digits the detector sees, each also once augmented
-NON_DIGITS = 6_000  # "train"-family non-digits it sees
+NON_DIGITS = 18_000  # "train"-family non-digits it sees, each also once augmented
 TRAIN_SEED = 11  # the outlier-exposure fine-tune's non-digit seed (training.outlier)
 SAMPLE_SEED = 5
 L2 = 1e-3
+REPORTED = {**SETS, "dev": "dev-family non-digits"}
 BATCH = 1000
 
 
@@ -77,6 +80,16 @@ def fit_logistic(x: np.ndarray, positive: np.ndarray, l2: float = L2) -> tuple[n
     return center, scale, w.detach().numpy(), b.detach().numpy()
 
 
+def with_augmented(clean: torch.Tensor, labels: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """`clean` images followed by each once as augmented in training (labels −1: non-digits)."""
+    cfg = AugmentConfig(**{**TrainConfig.load(default_config_path("cnn")).augment, "p": 1.0})
+    aug = [
+        augment_batch(clean[i : i + BATCH], cfg, gen, labels[i : i + BATCH])
+        for i in range(0, len(clean), BATCH)
+    ]
+    return torch.cat([clean, *aug])
+
+
 def training_digits(images: torch.Tensor, labels: torch.Tensor, val: torch.Tensor) -> torch.Tensor:
     """DIGITS training images outside the validation split, clean and augmented (2·DIGITS)."""
     keep = torch.ones(len(images), dtype=torch.bool)
@@ -84,20 +97,24 @@ def training_digits(images: torch.Tensor, labels: torch.Tensor, val: torch.Tenso
     gen = torch.Generator().manual_seed(SAMPLE_SEED)
     pool = keep.nonzero().flatten()
     picked = pool[torch.randperm(len(pool), generator=gen)[:DIGITS]]
-    clean = to_input(images[picked])
-    cfg = AugmentConfig(**{**TrainConfig.load(default_config_path("cnn")).augment, "p": 1.0})
-    aug = [
-        augment_batch(clean[i : i + BATCH], cfg, gen, labels[picked][i : i + BATCH])
-        for i in range(0, len(clean), BATCH)
-    ]
-    return torch.cat([clean, *aug])
+    return with_augmented(to_input(images[picked]), labels[picked], gen)
+
+
+def training_non_digits() -> torch.Tensor:
+    """NON_DIGITS "train"-family non-digits, clean and augmented (2·NON_DIGITS)."""
+    clean = torch.from_numpy(cached("train", NON_DIGITS, TRAIN_SEED)).unsqueeze(1)
+    gen = torch.Generator().manual_seed(SAMPLE_SEED + 1)
+    return with_augmented(clean, torch.full((len(clean),), -1), gen)
 
 
 def fit_model(
-    model: nn.Module, temperature: float, digits: torch.Tensor, val: torch.Tensor
+    model: nn.Module,
+    temperature: float,
+    digits: torch.Tensor,
+    non_digits: torch.Tensor,
+    val: torch.Tensor,
 ) -> Thresholds:
-    """A model's thresholds with its detector, from training digits and validation digits."""
-    non_digits = torch.from_numpy(cached("train", NON_DIGITS, TRAIN_SEED)).unsqueeze(1)
+    """A model's thresholds with its detector, from training (non-)digits and validation digits."""
     f_pos, z_pos = embed(model, digits)
     f_neg, z_neg = embed(model, non_digits)
     x = np.concatenate([detector_inputs(f_pos, z_pos), detector_inputs(f_neg, z_neg)])
@@ -143,7 +160,7 @@ def refit_ensemble(judged: dict[str, dict[str, Judged]], path: Path) -> dict[str
         return abstain.pooled_probabilities(probabilities, list(weights.values())), flags
 
     min_conf = abstain.fit_ensemble(*inputs("val"))
-    shares = {k: float(abstain.ensemble_abstained(*inputs(k), min_conf).mean()) for k in SETS}
+    shares = {k: float(abstain.ensemble_abstained(*inputs(k), min_conf).mean()) for k in REPORTED}
     doc["abstention"] = {**abstain.ensemble_config(min_conf), "rates": shares}
     path.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
     return shares
@@ -161,7 +178,7 @@ def write_abstention(path: Path, entry: dict[str, Any]) -> None:
 
 def report(name: str, shares: dict[str, float]) -> None:
     """One line of abstention rates per set."""
-    print(f"abstained, {name}: " + ", ".join(f"{SETS[k]} {v:.2%}" for k, v in shares.items()))
+    print(f"abstained, {name}: " + ", ".join(f"{REPORTED[k]} {v:.2%}" for k, v in shares.items()))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -181,18 +198,20 @@ def main(argv: list[str] | None = None) -> None:
     val_idx = validation_indices()
     val = to_input(images[val_idx])
     digits = training_digits(images, labels, val_idx)
+    non_digits = training_non_digits()
     sets = {
         "val": val,
         "test": to_input(test_x),
         "val_other": torch.from_numpy(cached("train", 2000, abstain.VAL_SEED)).unsqueeze(1),
         "heldout": torch.from_numpy(cached("heldout", 2000, abstain.HELDOUT_SEED)).unsqueeze(1),
+        "dev": torch.from_numpy(cached("dev", 2000, abstain.DEV_SEED)).unsqueeze(1),
     }
     judged = {}
     for arch in ARCHS:
         path = weights_path(arch)
         model, meta = load_checkpoint(path)
         temperature = float(meta["temperature"])
-        thresholds = fit_model(model, temperature, digits, val)
+        thresholds = fit_model(model, temperature, digits, non_digits, val)
         judged[arch] = {k: judge(model, temperature, thresholds, x) for k, x in sets.items()}
         shares = {k: float(j.abstained.mean()) for k, j in judged[arch].items()}
         report(arch, shares)

@@ -1,10 +1,11 @@
 """Generated non-digits (letters, symbols, shapes, scribbles, textures, noise), framed like input.
 
 Each image is drawn on a white canvas and sent through the serving pipeline's own
-`extract_digit` and `fit_and_center`, so it reaches the model exactly as a drawing would. Two
+`extract_digit` and `fit_and_center`, so it reaches the model exactly as a drawing would. Three
 disjoint families: "train" (also used, with other seeds, as the validation non-digits that the
-abstention thresholds are fitted on) and "heldout", drawn with OTHER letters, symbols, shapes,
-fonts and pens, kept out of training and threshold fitting, for the final report only.
+abstention thresholds are fitted on); "dev", drawn with other letters, symbols, shapes, fonts
+and pens again, on which design choices of the detector are compared (never fitted on); and
+"heldout", with yet others, kept out of training, fitting and choosing, for the final report.
 """
 
 from __future__ import annotations
@@ -47,6 +48,13 @@ FAMILIES = {
         fonts=("DejaVuSans.ttf", "DejaVuSans-Bold.ttf", "DejaVuSansCondensed.ttf"),
         pens=(3, 7),
         shapes=("scribble", "hatch", "noise", "blobs", "box"),
+    ),
+    "dev": Family(
+        letters="afhnrtvxy?$<>~^",
+        hershey=(cv2.FONT_HERSHEY_PLAIN, cv2.FONT_HERSHEY_SCRIPT_COMPLEX),
+        fonts=("DejaVuSans-Oblique.ttf", "DejaVuSerif-Italic.ttf", "DejaVuSansCondensed-Bold.ttf"),
+        pens=(2, 13),
+        shapes=("spiral", "zigzag", "wave", "dots"),
     ),
     "heldout": Family(
         letters="ΔΞΠΣΦΨΩkmwΛ§¶€",
@@ -113,8 +121,41 @@ def shape(kind: str, pen: int, rng: np.random.Generator) -> np.ndarray:
             cv2.line(img, (v, 8), (v, CANVAS - 8), 0, pen)
             cv2.line(img, (8, v), (CANVAS - 8, v), 0, pen)
     else:
-        img = _polygon(img, kind, pen, rng)
+        img = _figure(img, kind, pen, rng)
     return img
+
+
+def _figure(img: np.ndarray, kind: str, pen: int, rng: np.random.Generator) -> np.ndarray:
+    """A spiral, zigzag or wave; a row of dots; else a star or an arrow."""
+    if kind in ("spiral", "zigzag", "wave"):
+        cv2.polylines(img, [_curve(kind, rng)], False, 0, pen, cv2.LINE_AA)
+        return img
+    if kind == "dots":  # a row of 3–6 round dots, like an ellipsis drawn large
+        count, radius = int(rng.integers(3, 7)), int(rng.integers(4, 9))
+        y = int(rng.integers(30, CANVAS - 30))
+        for x in np.linspace(14, CANVAS - 14, count):
+            cv2.circle(img, (int(x), y), radius, 0, -1)
+        return img
+    return _polygon(img, kind, pen, rng)
+
+
+def _curve(kind: str, rng: np.random.Generator) -> np.ndarray:
+    """The points of a spiral (2–3 turns), a zigzag (4–7 legs) or a wave (2–3 periods)."""
+    centre, t = CANVAS / 2, np.linspace(0, 1, 200)
+    if kind == "spiral":
+        turns = rng.uniform(2, 3) * 2 * np.pi * t + rng.uniform(0, 2 * np.pi)
+        radius = 6 + 40 * t
+        pts = np.stack([centre + radius * np.cos(turns), centre + radius * np.sin(turns)], axis=1)
+    elif kind == "zigzag":
+        legs = int(rng.integers(4, 8))
+        xs = np.linspace(12, CANVAS - 12, legs + 1)
+        ys = np.where(np.arange(legs + 1) % 2 == 0, 25, CANVAS - 25) + rng.uniform(-8, 8, legs + 1)
+        pts = np.stack([xs, ys], axis=1)
+    else:
+        periods = rng.uniform(2, 3)
+        xs = 10 + (CANVAS - 20) * t
+        pts = np.stack([xs, centre + 22 * np.sin(2 * np.pi * periods * t)], axis=1)
+    return pts.astype(np.int32)
 
 
 def _polygon(img: np.ndarray, kind: str, pen: int, rng: np.random.Generator) -> np.ndarray:
@@ -156,7 +197,7 @@ def frame(drawing: np.ndarray) -> np.ndarray | None:
 
 
 def generate(split: str, count: int, seed: int) -> np.ndarray:
-    """`count` framed non-digits of a family ("train" or "heldout"): float32 N×28×28 in [0, 1]."""
+    """`count` framed non-digits of a family (a key of FAMILIES): float32 N×28×28 in [0, 1]."""
     family, rng = FAMILIES[split], np.random.default_rng(seed)
     out = np.zeros((count, IMAGE_SIZE, IMAGE_SIZE), np.float32)
     made = 0

@@ -300,6 +300,17 @@ def test_draw_a_number_on_the_wide_pad(open_page, ui_url, digits):
         frame = digit_box.bounding_box()
         centre = (frame["x"] + frame["width"] / 2 - shown["x"]) / shown["width"]
         assert place / 3 < centre < (place + 1) / 3, (place, centre)
+    # under the number, each digit's 28×28 input; the top level shows one of them
+    strip = page.locator("#seen-strip li")
+    assert strip.count() == 3
+    assert strip.locator("span").all_inner_texts() == list(expected)
+    seen = int(page.get_attribute("#results", "data-seen"))
+    assert 1 <= seen <= 3
+    assert page.locator("#seen-strip li.seen-now").count() == 1
+    assert page.get_attribute(f"#seen-strip li:nth-child({seen}) img", "src") == page.get_attribute(
+        "#seen-image", "src"
+    )
+    assert f"digit {seen} of 3" in page.inner_text("#seen-detail")
     screenshot(page, "draw-number-desktop")
     page.uncheck("#wide")
     assert page.locator("#pad").evaluate("(c) => [c.width, c.height]") == [280, 280]
@@ -321,6 +332,8 @@ def test_upload_a_real_digit(open_page, ui_url, digits):
     assert "digit.jpg" in page.inner_text("#file-name")
     assert page.inner_text("#number") == str(label)
     page.wait_for_function("() => document.getElementById('results').dataset.boxes === '1'")
+    assert page.is_hidden("#seen-strip")  # one digit: no strip, the plain caption
+    assert page.inner_text("#seen-detail") == "28 × 28 pixels"
     screenshot(page, "upload-desktop")
     page.set_viewport_size(PHONE["viewport"])
     screenshot(page, "upload-phone")

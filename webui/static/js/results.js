@@ -2,7 +2,8 @@
 // 28×28 image the models saw; for a number, the image sent with a box per digit and the number
 // read. Its `data-state` (empty, pending, done, error) helps tests, `data-abstain` (true, false)
 // says whether the ensemble declined to name a digit (any digit of a number), `data-number` is
-// the number shown and `data-boxes` how many digit boxes are drawn.
+// the number shown, `data-boxes` how many digit boxes are drawn and `data-seen` which digit
+// (1-based) the 28×28 image and the top-level answer describe.
 
 import { WhyToggle } from "./explain.js";
 
@@ -20,6 +21,12 @@ function modelReason(reason) {
   const unsure = /^unsure: (\d) or (\d)$/.exec(reason || "");
   if (unsure) return `Unsure: ${unsure[1]} or ${unsure[2]}`;
   return reason === NOT_A_DIGIT ? "Not a digit" : reason || "";
+}
+
+/** Which digit (0-based) of a number the top-level answer describes: the one whose image it
+ * carries (the web UI sends the least sure digit's), or -1. */
+export function seenIndex(digits, image) {
+  return image ? digits.findIndex((digit) => digit.image === image) : -1;
 }
 
 /** Plain words under a number: how many digits are unsure ("?"), or that none was read. */
@@ -155,6 +162,7 @@ export class ResultsPanel {
       this.el(`${role}-latency`).textContent = missing ? "" : `${latency[role]} ms`;
     }
     this.showNumber(data.digits || [], data.number, sent);
+    this.showStrip(data.digits || [], data.image);
     this.el("timing").textContent = `Answered in ${latency.total} ms`;
     this.el("results-body").classList.remove("hidden");
     this.idle("done");
@@ -184,6 +192,34 @@ export class ResultsPanel {
         if (shown === this.shown) this.drawBoxes(digits, image);
       })
       .catch(() => image.classList.add("hidden")); // the browser cannot show it
+  }
+
+  /** For a number, each digit's 28×28 image under it, and which of them the top level shows. */
+  showStrip(digits, image) {
+    const strip = this.el("seen-strip");
+    const many = digits.length > 1;
+    const seen = many ? seenIndex(digits, image) : -1;
+    strip.replaceChildren(
+      ...(many ? digits : []).map((digit, index) => {
+        const item = document.createElement("li");
+        item.classList.toggle("seen-now", index === seen);
+        const img = document.createElement("img");
+        img.width = 56;
+        img.height = 56;
+        img.alt = `Digit ${index + 1}: the 28×28 image the models saw`;
+        if (digit.image) img.src = `data:image/png;base64,${digit.image}`;
+        const label = document.createElement("span");
+        label.textContent = digit.ensemble.abstain === true ? "?" : String(digit.ensemble.prediction);
+        item.append(img, label);
+        return item;
+      }),
+    );
+    strip.classList.toggle("hidden", !many);
+    this.root.dataset.seen = String(seen + 1);
+    this.el("seen-detail").textContent =
+      seen >= 0
+        ? `28 × 28 pixels · digit ${seen + 1} of ${digits.length}, the least sure`
+        : "28 × 28 pixels";
   }
 
   /** One box per digit in percent of the image (boxes are in its upright pixels). */
