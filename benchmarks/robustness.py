@@ -51,6 +51,7 @@ import torch
 from benchmarks.robustness_stats import (
     Outcome,
     failures,
+    honesty_table,
     jpeg_timing,
     mistakes,
     summarize,
@@ -58,6 +59,7 @@ from benchmarks.robustness_stats import (
     write_failures,
 )
 from evalsets.read import Sample, find_sets, load_set
+from recognition.abstention import NOT_A_DIGIT
 from recognition.calibration import pool
 from recognition.catalog import MODEL_NAMES, MODELS
 from recognition.models import load_checkpoint
@@ -67,6 +69,7 @@ from scripts.build_archives import build_archives
 from stack.gunicorn import Gunicorn, clean_environ, webui_environ
 from stack.ports import free_ports, loopback_overrides
 from stack.torchserve import TorchServe
+from training.abstain import ensemble_abstained
 from tsclient.client import TorchServeClient as TsClient
 from tsclient.keys import KeyStore
 from webui import ensemble as ensemble_rule
@@ -108,6 +111,27 @@ def pool_weights(predictors: dict[str, Predictor]) -> dict[str, float]:
     return {m.name: rule.weights.get(m.arch, 0.0) for m in MODELS if m.name in predictors}
 
 
+def judged(
+    images: Sequence[np.ndarray], predictors: dict[str, Predictor], weights: dict[str, float]
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Per model (and, given the pool's weights, the ensemble): the calibrated distributions of
+    `images` and whether each answer abstains, as the handler and the web UI decide."""
+    probabilities, abstains, not_digit = {}, {}, []
+    for name, predictor in predictors.items():
+        parts = [predictor.judge(images[c : c + BATCH]) for c in range(0, len(images), BATCH)]
+        probabilities[name] = np.concatenate([p for p, _ in parts])
+        verdicts = [v for _, vs in parts for v in vs]
+        abstains[name] = np.array([a for a, _ in verdicts])
+        not_digit.append(np.array([reason == NOT_A_DIGIT for _, reason in verdicts]))
+    if weights and len(probabilities) > 1:
+        logs = [np.log(np.maximum(p, FLOOR)) for p in probabilities.values()]
+        pooled = np.exp(pool(logs, [weights.get(name, 0.0) for name in probabilities]))
+        probabilities[ENSEMBLE] = pooled
+        low = ensemble_rule.load().min_confidence / 100
+        abstains[ENSEMBLE] = ensemble_abstained(pooled, np.all(not_digit, axis=0), low)
+    return probabilities, abstains
+
+
 def timed_preprocess(data: bytes) -> tuple[np.ndarray | None, int, str | None, float]:
     """(image or None, status, error, milliseconds) for one file."""
     start = time.perf_counter()
@@ -126,7 +150,7 @@ def run_in_process(
 ) -> list[Outcome]:
     """Preprocess every file (timed, one thread) and classify the results with every model and,
     given the pool's `weights` by model, with the ensemble (the pool's top class, as the web UI
-    computes it, without its abstention)."""
+    computes it; its abstention is recorded beside it, not counted against accuracy)."""
     outcomes, images, where = [], [], []
     for i, sample in enumerate(samples):
         image, status, error, ms = timed_preprocess(sample.path.read_bytes())
@@ -136,17 +160,12 @@ def run_in_process(
             where.append(i)
     if not images:
         return outcomes
-    chunks = range(0, len(images), BATCH)
-    probabilities = {
-        name: np.concatenate([predictor.probabilities(images[c : c + BATCH]) for c in chunks])
-        for name, predictor in predictors.items()
-    }
-    if weights and len(probabilities) > 1:
-        logs = [np.log(np.maximum(p, FLOOR)) for p in probabilities.values()]
-        probabilities[ENSEMBLE] = pool(logs, [weights.get(name, 0.0) for name in probabilities])
+    probabilities, abstains = judged(images, predictors, weights or {})
     for name, probs in probabilities.items():
-        for i, digit in zip(where, probs.argmax(1).tolist(), strict=True):
-            outcomes[i].predictions[name] = int(digit)
+        for row, i in enumerate(where):
+            outcomes[i].predictions[name] = int(probs[row].argmax())
+            outcomes[i].probabilities[name] = probs[row]
+            outcomes[i].abstained[name] = bool(abstains[name][row])
     return outcomes
 
 
@@ -334,6 +353,7 @@ def in_process_path(
             report["jpeg_1600x1200_ms"] = jpeg_timing(files, outcomes)
     report["paths"]["in_process"] = results
     print(table("(a) in-process", results, models))
+    print(honesty_table(results, models))
     if args.failures:
         write_failures(args.failures, failed, models)
         log.info("wrote %s (%d files)", args.failures, len(failed))

@@ -5,12 +5,15 @@ from __future__ import annotations
 import csv
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from benchmarks.perf_stats import percentile
 from evalsets.read import Sample
+from recognition.calibration import ece
 
 
 @dataclass
@@ -21,12 +24,34 @@ class Outcome:
     status: int = 200
     error: str | None = None
     preprocess_ms: float | None = None
+    # in-process only: each model's calibrated distribution and whether it would abstain
+    probabilities: dict[str, np.ndarray] = field(default_factory=dict)
+    abstained: dict[str, bool] = field(default_factory=dict)
 
 
 def accuracy(samples: Sequence[Sample], outcomes: Sequence[Outcome], model: str) -> float:
     """Share of files whose answer for `model` is the label (refusals count as wrong)."""
     right = sum(o.predictions.get(model) == s.label for s, o in zip(samples, outcomes, strict=True))
     return right / max(len(samples), 1)
+
+
+def honesty(
+    samples: Sequence[Sample], outcomes: Sequence[Outcome], model: str
+) -> dict[str, float] | None:
+    """On the files read (not refused): the model's ECE (15 bins), the share it abstains on,
+    and the share of those it reads right that it abstains on; None without probabilities."""
+    read = [(s, o) for s, o in zip(samples, outcomes, strict=True) if model in o.probabilities]
+    if not read:
+        return None
+    probs = np.stack([o.probabilities[model] for _, o in read])
+    labels = np.array([s.label for s, _ in read])
+    abstained = np.array([o.abstained.get(model, False) for _, o in read])
+    right = probs.argmax(axis=1) == labels
+    return {
+        "ece": round(ece(probs, labels), 4),
+        "abstained": round(float(abstained.mean()), 4),
+        "abstained_when_right": round(float(abstained[right].mean()) if right.any() else 0.0, 4),
+    }
 
 
 def percentiles(values: Iterable[float]) -> dict[str, float]:
@@ -72,8 +97,28 @@ def summarize(
     times = [o.preprocess_ms for o in outcomes if o.preprocess_ms is not None]
     if times:
         summary["preprocess_ms"] = percentiles(times)
+    calibrated = {m: honesty(samples, outcomes, m) for m in models}
+    if any(calibrated.values()):
+        summary["honesty"] = {m: h for m, h in calibrated.items() if h}
     summary["by_tag"] = by_tag(samples, outcomes, models)
     return summary
+
+
+def honesty_table(results: dict[str, dict[str, Any]], models: Sequence[str]) -> str:
+    """ECE and abstention (%) per set and model: "ECE / abstained / abstained when right"."""
+    head = f"{'set':<11}" + "".join(f"{m:>22}" for m in models)
+    lines = ["ECE / abstained / of the right ones (%)", head, "-" * len(head)]
+    for name, summary in results.items():
+        cells = summary.get("honesty", {})
+        row = "".join(
+            f"{'-':>22}"
+            if m not in cells
+            else f"{100 * cells[m]['ece']:>8.2f} /{100 * cells[m]['abstained']:>5.1f} /"
+            f"{100 * cells[m]['abstained_when_right']:>5.1f}"
+            for m in models
+        )
+        lines.append(f"{name:<11}{row}")
+    return "\n".join(lines)
 
 
 def table(title: str, results: dict[str, dict[str, Any]], models: Sequence[str]) -> str:

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from benchmarks import robustness
-from benchmarks.robustness_stats import Outcome, failures, mistakes, summarize
+from benchmarks.robustness_stats import Outcome, failures, honesty, mistakes, summarize
 from evalsets.items import SET_SIZES
 from evalsets.read import Sample, load_set
 from recognition.models import build_model, save_checkpoint
@@ -65,6 +65,24 @@ def test_summaries_count_refusals_as_wrong() -> None:
     assert wrong[1]["status"] == 422
 
 
+def test_honesty_is_ece_and_abstention_over_the_files_read() -> None:
+    samples = [Sample(Path(f"{i}.png"), label) for i, label in enumerate([3, 3, 5, 7])]
+    sure, shy = np.eye(10)[3], np.full(10, 0.1)
+    outcomes = [
+        Outcome({"m": 3}, probabilities={"m": sure}, abstained={"m": False}),
+        Outcome({"m": 3}, probabilities={"m": sure}, abstained={"m": True}),
+        Outcome({"m": 0}, probabilities={"m": shy}, abstained={"m": True}),
+        Outcome({}, status=422),  # refused: not in the figures
+    ]
+    h = honesty(samples, outcomes, "m")
+    # two right at confidence 1, one wrong at 0.1: |1 − 1|·2/3 + |0 − 0.1|·1/3
+    assert h["ece"] == pytest.approx(0.1 / 3, abs=1e-4)
+    assert h["abstained"] == pytest.approx(2 / 3, abs=1e-4)
+    assert h["abstained_when_right"] == 0.5
+    assert honesty(samples, outcomes, "other") is None
+    assert "honesty" in summarize(samples, outcomes, ["m"])
+
+
 def test_in_process_answers_are_each_files_own_prediction(sets: Path, weights: Path) -> None:
     predictors = robustness.load_predictors(weights)
     assert list(predictors) == ["mnist_mlp", "mnist_cnn"]
@@ -78,6 +96,10 @@ def test_in_process_answers_are_each_files_own_prediction(sets: Path, weights: P
             assert outcome.predictions[name] == int(p.argmax())
         pooled = sum(w * np.log(np.maximum(probs[n], 1e-12)) for n, w in weights.items())
         assert outcome.predictions["ensemble"] == int(pooled.argmax())
+        assert outcome.probabilities["ensemble"].sum() == pytest.approx(1.0, abs=1e-4)
+        for name, predictor in predictors.items():
+            ((abstain, _reason),) = predictor.judge([image])[1]
+            assert outcome.abstained[name] == abstain
         assert outcome.status == 200
         assert outcome.preprocess_ms > 0
 
