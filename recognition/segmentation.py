@@ -49,7 +49,7 @@ class Segmenting:
     underline_span: float = 1.8  # a horizontal run at least this long…
     underline_height: float = 0.25  # …and at most this thick is an underline (or a stroke-out)
     tall_share: float = 0.5  # a band of ink this tall (share of the tallest band) may be a line
-    split_width: float = 0.75  # a group wider than this may hold touching digits…
+    split_width: float = 0.9  # a group wider than this may hold touching digits…
     alone_width: float = 1.5  # …or this, when it is all there is (wide digits, letters: H)…
     sure_width: float = 2.5  # …and one wider than this does (1 MNIST digit in 4000 is 2)…
     digit_width: float = 0.8  # …about this wide each (MNIST's median width over height)
@@ -268,17 +268,30 @@ def valleys(profile: np.ndarray, height: float) -> list[int]:
     return [int(run[run.size // 2]) for run in runs]
 
 
+def on_a_path(spans: set[Span], last: int) -> set[Span]:
+    """The spans that lie on some row of pieces from cut point 0 to `last`."""
+    ahead, behind = {0}, {last}
+    for i, j in sorted(spans):
+        if i in ahead:
+            ahead.add(j)
+    for i, j in sorted(spans, reverse=True):
+        if j in behind:
+            behind.add(i)
+    return {(i, j) for i, j in spans if i in ahead and j in behind}
+
+
 def spans_over(points: list[Cut], height: float, required: set[Span]) -> set[Span]:
-    """The pieces between cut `points` (sorted) that may be one digit, and `required`."""
+    """The pieces between cut `points` (sorted) that may be one digit and lie on a row of
+    pieces across the group, and `required`."""
     low, high = SEG.min_piece * height, SEG.max_piece * height
-    last = len(points)
+    at = [float(p.mean()) for p in points]
     found = {
         (i, j)
-        for i in range(last)
-        for j in range(i + 1, last)
-        if low <= float((points[j] - points[i]).mean()) <= high
+        for i in range(len(at))
+        for j in range(i + 1, len(at))
+        if low <= at[j] - at[i] <= high
     }
-    return found | required
+    return on_a_path(found | required, len(points) - 1)
 
 
 Cut = np.ndarray  # per row of a group's box, the first column (from its left) right of a cut
@@ -332,10 +345,12 @@ def cut_points(region: np.ndarray, height: float, even: list[Cut], whole: bool) 
     cap = max(SEG.group_candidates, SEG.digit_candidates * (len(even) - 1))
     near = SEG.same_cut * height
     points = list(even)
-    totals = seam_costs(region, max(1, round(SEG.drift * height)))
+    rows = region.shape[0]
+    halved = np.maximum(region[0::2], np.pad(region[1::2], ((0, rows % 2), (0, 0))))
+    totals = seam_costs(halved, max(1, round(SEG.drift * height)))  # two rows a step: faster
     costs = totals[-1, :, totals.shape[2] // 2]
     for column in sorted(valleys(costs, height), key=lambda c: costs[c]):
-        path = seam(totals, column)
+        path = np.repeat(seam(totals, column), 2)[:rows]
         if min(np.abs(path - p).mean() for p in points) <= near:
             continue
         trial = sorted([*points, path], key=lambda p: p.mean())
@@ -351,14 +366,18 @@ def required_spans(points: list[Cut], even: list[Cut], whole: bool) -> set[Span]
     return set(pairwise(at)) | ({(0, len(points) - 1)} if whole else set())
 
 
-def piece_mask(keep: np.ndarray, box: Box, start: Cut, end: Cut) -> np.ndarray:
-    """The pixels of a group's mask between two of its cuts."""
+def piece_mask(keep: np.ndarray, box: Box, start: Cut, end: Cut) -> tuple[np.ndarray, Box] | None:
+    """The pixels of a group's mask between two of its cuts and their box (None if empty)."""
     columns = np.arange(box.width)
-    between = (columns >= start[:, None]) & (columns < end[:, None])
-    piece = np.zeros_like(keep)
     region = keep[box.top : box.bottom, box.left : box.right]
-    piece[box.top : box.bottom, box.left : box.right] = region & between
-    return piece
+    inside = region & (columns >= start[:, None]) & (columns < end[:, None])
+    if not inside.any():
+        return None
+    inner = tight_box(inside)
+    piece = np.zeros_like(keep)
+    piece[box.top : box.bottom, box.left : box.right] = inside
+    top, left = box.top + inner.top, box.left + inner.left
+    return piece, Box(top, left, top + inner.height, left + inner.width)
 
 
 def cut_group(
@@ -376,8 +395,8 @@ def cut_group(
     masks, kept = [], []
     for i, j in spans:
         piece = piece_mask(keep, box, points[i], points[j])
-        if piece.any():
-            masks.append((piece, tight_box(piece)))
+        if piece is not None:
+            masks.append(piece)
             kept.append((i, j))
     default = [(0, len(points) - 1)] if whole else sorted(required_spans(points, even, False))
     widths = tuple(float((points[j] - points[i]).mean()) / height for i, j in kept)

@@ -205,12 +205,12 @@ def test_a_pair_stays_whole_unless_every_piece_reads_surer() -> None:
 
 
 def test_two_slanted_ones_joined_by_a_stroke_may_be_cut_between_them() -> None:
-    """Two slanted 1s joined by a bar (a group 0.84 of the line wide: one digit for the even
+    """Two slanted 1s joined by a bar (a group 0.96 of the line wide: one digit for the even
     cut, which was not tried below 1.1) are offered as two pieces cut between the 1s."""
     img = page(360)
     cv2.line(img, (40, 130), (55, 70), INK, 6)
-    cv2.line(img, (74, 130), (89, 70), INK, 6)
-    cv2.line(img, (48, 100), (82, 100), INK, 4)
+    cv2.line(img, (82, 130), (97, 70), INK, 6)
+    cv2.line(img, (48, 100), (90, 100), INK, 4)
     ring(img, 250)
     pair = read_line(png_bytes(img))[0]
     end = max(j for _, j in pair.spans)
@@ -221,7 +221,7 @@ def test_two_slanted_ones_joined_by_a_stroke_may_be_cut_between_them() -> None:
         if (0, k) in boxes and (k, end) in boxes
     ]
     assert any(
-        left[0] + left[2] <= 66 and right[0] >= 62 and left[2] >= 20 and right[2] >= 20
+        left[0] + left[2] <= 72 and right[0] >= 66 and left[2] >= 20 and right[2] >= 20
         for left, right in splits
     )
 
@@ -277,7 +277,7 @@ def read_with(predictor: Predictor, data: bytes) -> tuple[str, list[tuple[int, i
 # wrongly before the cut search (as, in turn: 21, 48, 94, 47, 667, 772)
 TOUCHING = [
     ((5630, 6183, 4917), 3, "121"),
-    ((3651, 5575, 1758), 6, "198"),
+    ((3651, 5575, 1758), 3, "198"),
     ((9585, 7340, 3172), 3, "014"),
     ((2613, 4296, 3038), 6, "427"),
     ((4012, 4239, 5532), 6, "467"),
