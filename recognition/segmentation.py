@@ -2,7 +2,12 @@
 
     bytes ─decode_upright→ grey, original size ─find_ink→ ink, mask ─components→ strokes
           ─drop specks, underlines─→ ─one line?─→ ─merge strokes that overlap across→ groups
-          ─split groups too wide for one digit→ digits ─frame_digit, fit_and_center→ 28×28 each
+          ─cut groups that may be touching digits→ pieces ─frame_digit, fit_and_center→ 28×28
+          each ─the classifier's confidences, `resolve`→ digits
+
+A group that may hold touching digits is offered as pieces between possible cuts: the even
+shares of its width (`cuts`) and least-ink paths down through it (`seam_costs`); `resolve`
+keeps the row of pieces the classifier reads best (`best_pieces`).
 
 Pure functions over `recognition.preprocessing`'s steps. An image that holds one digit is read
 exactly as `preprocess` reads it (the same pixels are kept, the same 28×28 comes out), so single
