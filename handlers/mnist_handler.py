@@ -29,7 +29,7 @@ from handlers import codec, explain
 from handlers.batch import Prepared, Reading
 from recognition.predictor import Predictor
 from recognition.preprocessing import ImageError
-from recognition.segmentation import candidates, read_line, resolve
+from recognition.segmentation import candidate_digits, candidates, read_line, resolve
 from recognition.summary import weakest
 
 logger = logging.getLogger(__name__)
@@ -122,7 +122,7 @@ class MnistHandler(BaseHandler):
     @staticmethod
     def _read(item: Prepared, probabilities: Any, verdicts: list[Any]) -> None:
         """Settle one request's digits from its candidates' probabilities and verdicts."""
-        flat = [d for slot in item.slots for d in (*slot.whole, *slot.split)]
+        flat = candidate_digits(item.slots)
         try:
             chosen = resolve(item.slots, probabilities.max(axis=1).tolist())
         except ImageError as exc:

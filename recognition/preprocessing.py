@@ -1107,10 +1107,18 @@ def find_ink(grey: np.ndarray) -> FoundInk:
     return FoundInk(ink, ink_mask(ink, sigma), photo, origin)
 
 
-def frame_digit(ink: np.ndarray, keep: np.ndarray, box: Box) -> np.ndarray:
-    """The digit whose pixels are `keep` (inside `box`): cropped with a margin, levels scaled
-    so its strokes reach 1, strokes thickened when thin."""
-    margin = max(1, round(min(ink.shape) / FRAME.margin_divisor))
+def frame_margin(shape: tuple[int, ...]) -> int:
+    """The margin `frame_digit` keeps around a digit in an image of this shape."""
+    return max(1, round(min(shape) / FRAME.margin_divisor))
+
+
+def frame_digit(
+    ink: np.ndarray, keep: np.ndarray, box: Box, margin: int | None = None
+) -> np.ndarray:
+    """The digit whose pixels are `keep` (inside `box`): cropped with a margin (by default
+    `frame_margin` of the image), levels scaled so its strokes reach 1, strokes thickened when
+    thin."""
+    margin = frame_margin(ink.shape) if margin is None else margin
     soft = cv2.dilate(keep.astype(np.uint8), np.ones((2 * margin + 1,) * 2, np.uint8)) > 0
     digit = np.where(soft, ink, 0.0)
     strokes = digit[keep]

@@ -2,7 +2,12 @@
 
     bytes ─decode_upright→ grey, original size ─find_ink→ ink, mask ─components→ strokes
           ─drop specks, underlines─→ ─one line?─→ ─merge strokes that overlap across→ groups
-          ─split groups too wide for one digit→ digits ─frame_digit, fit_and_center→ 28×28 each
+          ─cut groups that may be touching digits→ pieces ─frame_digit, fit_and_center→ 28×28
+          each ─the classifier's confidences, `resolve`→ digits
+
+A group that may hold touching digits is offered as pieces between possible cuts: the even
+shares of its width (`cuts`) and least-ink paths down through it (`seam_costs`); `resolve`
+keeps the row of pieces the classifier reads best (`best_pieces`).
 
 Pure functions over `recognition.preprocessing`'s steps. An image that holds one digit is read
 exactly as `preprocess` reads it (the same pixels are kept, the same 28×28 comes out), so single
@@ -28,6 +33,7 @@ from recognition.preprocessing import (
     find_ink,
     fit_and_center,
     frame_digit,
+    frame_margin,
     select_digit,
 )
 
@@ -48,12 +54,27 @@ class Segmenting:
     underline_span: float = 1.8  # a horizontal run at least this long…
     underline_height: float = 0.25  # …and at most this thick is an underline (or a stroke-out)
     tall_share: float = 0.5  # a band of ink this tall (share of the tallest band) may be a line
-    split_width: float = 1.1  # a group wider than this may hold touching digits…
+    split_width: float = 0.9  # a group wider than this may hold touching digits…
     alone_width: float = 1.5  # …or this, when it is all there is (wide digits, letters: H)…
     sure_width: float = 2.5  # …and one wider than this does (1 MNIST digit in 4000 is 2)…
     digit_width: float = 0.8  # …about this wide each (MNIST's median width over height)
     cut_window: float = 0.3  # a cut is sought this share of a digit's width around its place
     sure_whole: float = 0.999  # a maybe-touching group read whole at least this confidently is one
+    smooth: float = 0.06  # the ink profile is smoothed over this share of the height…
+    valley: float = 0.08  # …and a column lowest within this distance either side may be a cut
+    same_cut: float = 0.05  # cuts closer than this are one
+    bend: float = 0.05  # a cut path pays this much ink (a stroke's pixel: 1) per column aside…
+    drift: float = 0.15  # …and keeps within this of its column
+    min_piece: float = 0.12  # a piece of a cut group is at least this wide (an upright 1)…
+    max_piece: float = 1.3  # …and at most this wide (a wide 0)
+    group_candidates: int = 16  # pieces read per maybe-touching group at most…
+    digit_candidates: int = 6  # …or this many per digit it is thought to hold, if more
+    request_candidates: int = 160  # pieces read per image at most: beyond, only the even cuts
+    piece_cost: float = 0.25  # log-confidence a reading pays per piece…
+    wide_from: float = 0.8  # …and per line height a piece is wider than this…
+    wide_cost: float = 1.0  # …this much, and…
+    short_from: float = 0.75  # …per height of its group a piece is shorter than this…
+    short_cost: float = 20.0  # …this much
 
 
 SEG = Segmenting()
@@ -67,17 +88,40 @@ class Digit:
     box: XYWH
 
 
+Span = tuple[int, int]  # a piece of a place: from one of its cut points to a later one
+
+
 @dataclass(frozen=True)
 class Slot:
-    """One place of the line: the digit read whole (or the pieces of surely touching digits),
-    and, where it may be touching digits, the pieces it would split into, for the classifier
-    to decide (`keep_whole`)."""
+    """One place of the line: the images it may be read as (`pieces`), each between two of its
+    cut points (`spans`; 0 is its left edge, the largest its right edge), and the pieces read
+    without a classifier (`default`: the group whole, or the even cuts of surely touching
+    digits). `resolve` keeps the row of pieces the classifier reads best."""
 
-    whole: tuple[Digit, ...]
-    split: tuple[Digit, ...] = ()
+    pieces: tuple[Digit, ...]
+    spans: tuple[Span, ...] = ((0, 1),)
+    default: tuple[int, ...] = (0,)
+    widths: tuple[float, ...] = (0.0,)  # of each piece, a share of the line's height
+    heights: tuple[float, ...] = (1.0,)  # of each piece, a share of its group's height
+
+    @property
+    def whole(self) -> tuple[Digit, ...]:
+        """The digits read without the classifier."""
+        return tuple(self.pieces[i] for i in self.default)
 
 
 Masks = list[tuple[np.ndarray, Box]]  # the pixels and box of each digit
+
+
+@dataclass(frozen=True)
+class Place:
+    """A place of the line before framing: `Slot`'s fields as masks and boxes."""
+
+    masks: Masks
+    spans: tuple[Span, ...] = ((0, 1),)
+    default: tuple[int, ...] = (0,)
+    widths: tuple[float, ...] = (0.0,)
+    heights: tuple[float, ...] = (1.0,)
 
 
 @dataclass(frozen=True)
@@ -212,18 +256,158 @@ def cuts(profile: np.ndarray, pieces: int) -> list[int]:
     return [*found, width]
 
 
-def split_group(keep: np.ndarray, ink: np.ndarray, box: Box, height: float) -> Masks:
-    """The pieces of one group cut where touching digits would meet, narrowest first."""
-    pieces = max(2, round(box.width / (SEG.digit_width * height)))
+def valleys(profile: np.ndarray, height: float) -> list[int]:
+    """Columns where the smoothed ink `profile` is lowest within `valley` of the height either
+    side (the middle of each such run), at least `min_piece` from either end."""
+    size = max(3, round(SEG.smooth * height)) | 1
+    smooth = np.convolve(profile, np.ones(size) / size, mode="same")
+    edge = max(1, round(SEG.min_piece * height))
+    smooth[:edge] = smooth[profile.size - edge + 1 :] = np.inf  # too near an end to cut
+    reach = max(1, round(SEG.valley * height))
+    padded = np.pad(smooth, reach, constant_values=np.inf)
+    lowest = np.lib.stride_tricks.sliding_window_view(padded, 2 * reach + 1).min(axis=1)
+    inner = np.isfinite(np.pad(smooth, 1, constant_values=np.inf))
+    inner = inner[:-2] & inner[1:-1] & inner[2:]  # a slope into an end is no valley
+    found = np.flatnonzero(inner & (smooth <= lowest))
+    runs = np.split(found, np.flatnonzero(np.diff(found) > 1) + 1) if found.size else []
+    return [int(run[run.size // 2]) for run in runs]
+
+
+def on_a_path(spans: set[Span], last: int) -> set[Span]:
+    """The spans that lie on some row of pieces from cut point 0 to `last`."""
+    ahead, behind = {0}, {last}
+    for i, j in sorted(spans):
+        if i in ahead:
+            ahead.add(j)
+    for i, j in sorted(spans, reverse=True):
+        if j in behind:
+            behind.add(i)
+    return {(i, j) for i, j in spans if i in ahead and j in behind}
+
+
+def spans_over(points: list[Cut], height: float, required: set[Span]) -> set[Span]:
+    """The pieces between cut `points` (sorted) that may be one digit and lie on a row of
+    pieces across the group, and `required`."""
+    low, high = SEG.min_piece * height, SEG.max_piece * height
+    at = [float(p.mean()) for p in points]
+    found = {
+        (i, j)
+        for i in range(len(at))
+        for j in range(i + 1, len(at))
+        if low <= at[j] - at[i] <= high
+    }
+    return on_a_path(found | required, len(points) - 1)
+
+
+Cut = np.ndarray  # per row of a group's box, the first column (from its left) right of a cut
+
+
+def seam_costs(region: np.ndarray, reach: int) -> np.ndarray:
+    """For each column of a group's ink `region`, the paths of least ink from the top row down,
+    within `reach` columns of it, moving at most one column a row (`bend` per move; ink scaled
+    so the strongest is 1): per row, column and offset from the column, the ink of the best
+    path down to there."""
+    rows, width = region.shape
+    ink = (region / max(float(region.max()), 1e-9)).astype(np.float32)
+    at = np.arange(width)[:, None] + np.arange(-reach, reach + 1)  # (column, offset) → column
+    step = np.where((at >= 0) & (at < width), ink[:, np.clip(at, 0, width - 1)], np.inf)
+    totals = np.empty(step.shape, np.float32)
+    totals[0] = step[0]
+    for row in range(1, rows):
+        above, best = totals[row - 1], totals[row - 1].copy()
+        np.minimum(best[:, 1:], above[:, :-1] + SEG.bend, out=best[:, 1:])
+        np.minimum(best[:, :-1], above[:, 1:] + SEG.bend, out=best[:, :-1])
+        np.add(best, step[row], out=totals[row])
+    return totals
+
+
+def seam(totals: np.ndarray, column: int) -> Cut:
+    """The least-ink path of `seam_costs` down to `column` of the bottom row, as the column it
+    crosses in each row (straight on where a bend costs as much)."""
+    reach = (totals.shape[2] - 1) // 2
+    offset = np.empty(totals.shape[0], int)
+    offset[-1] = reach
+    for row in range(totals.shape[0] - 1, 0, -1):
+        here = offset[row]
+        options = [(float(totals[row - 1, column, here]), here)] + [
+            (float(totals[row - 1, column, o]) + SEG.bend, o)
+            for o in (here - 1, here + 1)
+            if 0 <= o < totals.shape[2]
+        ]
+        offset[row - 1] = min(options)[1]
+    return column + offset - reach
+
+
+def straight(column: int, rows: int) -> Cut:
+    """A vertical cut."""
+    return np.full(rows, column, int)
+
+
+def cut_points(region: np.ndarray, height: float, even: list[Cut], whole: bool) -> list[Cut]:
+    """Where a group (its ink `region`) may be cut, sorted: the `even` cuts (its edges
+    included), then the least-ink paths down to the valleys of their ink, least first, while
+    the pieces stay within the cap."""
+    cap = max(SEG.group_candidates, SEG.digit_candidates * (len(even) - 1))
+    near = SEG.same_cut * height
+    points = list(even)
+    rows = region.shape[0]
+    halved = np.maximum(region[0::2], np.pad(region[1::2], ((0, rows % 2), (0, 0))))
+    totals = seam_costs(halved, max(1, round(SEG.drift * height)))  # two rows a step: faster
+    costs = totals[-1, :, totals.shape[2] // 2]
+    for column in sorted(valleys(costs, height), key=lambda c: costs[c]):
+        path = np.repeat(seam(totals, column), 2)[:rows]
+        if min(np.abs(path - p).mean() for p in points) <= near:
+            continue
+        trial = sorted([*points, path], key=lambda p: p.mean())
+        if len(spans_over(trial, height, required_spans(trial, even, whole))) <= cap:
+            points = trial
+    return points
+
+
+def required_spans(points: list[Cut], even: list[Cut], whole: bool) -> set[Span]:
+    """The pieces between the `even` cuts (the same arrays) among `points`, and the whole group
+    when it may be one."""
+    at = [next(i for i, p in enumerate(points) if p is cut) for cut in even]
+    return set(pairwise(at)) | ({(0, len(points) - 1)} if whole else set())
+
+
+def piece_mask(keep: np.ndarray, box: Box, start: Cut, end: Cut) -> tuple[np.ndarray, Box] | None:
+    """The pixels of a group's mask between two of its cuts and their box (None if empty)."""
+    columns = np.arange(box.width)
+    region = keep[box.top : box.bottom, box.left : box.right]
+    inside = region & (columns >= start[:, None]) & (columns < end[:, None])
+    if not inside.any():
+        return None
+    inner = tight_box(inside)
+    piece = np.zeros_like(keep)
+    piece[box.top : box.bottom, box.left : box.right] = inside
+    top, left = box.top + inner.top, box.left + inner.left
+    return piece, Box(top, left, top + inner.height, left + inner.width)
+
+
+def cut_group(
+    keep: np.ndarray, ink: np.ndarray, box: Box, height: float, *, whole: bool, search: bool
+) -> Place:
+    """A group that may hold touching digits, as pieces between its possible cuts: the whole
+    group (when `whole`; the default reading), the even cuts (the default otherwise) and,
+    when `search`, pieces between the least-ink paths through it."""
     region = np.where(keep, ink, 0.0)[box.top : box.bottom, box.left : box.right]
-    columns = cuts(region.sum(axis=0), pieces)
-    masks = []
-    for start, end in pairwise(columns):
-        piece = np.zeros_like(keep)
-        piece[:, box.left + start : box.left + end] = keep[:, box.left + start : box.left + end]
-        if piece.any():
-            masks.append((piece, tight_box(piece)))
-    return masks
+    columns = cuts(region.sum(axis=0), max(2, round(box.width / (SEG.digit_width * height))))
+    even = [straight(column, box.height) for column in columns]
+    points = cut_points(region, height, even, whole) if search else even
+    required = required_spans(points, even, whole)
+    spans = sorted(spans_over(points, height, required) if search else required)
+    masks, kept = [], []
+    for i, j in spans:
+        piece = piece_mask(keep, box, points[i], points[j])
+        if piece is not None:
+            masks.append(piece)
+            kept.append((i, j))
+    default = [(0, len(points) - 1)] if whole else sorted(required_spans(points, even, False))
+    widths = tuple(float((points[j] - points[i]).mean()) / height for i, j in kept)
+    heights = tuple(piece_box.height / box.height for _, piece_box in masks)
+    chosen = tuple(kept.index(s) for s in default if s in kept)
+    return Place(masks, tuple(kept), chosen, widths, heights)
 
 
 def tight_box(keep: np.ndarray) -> Box:
@@ -262,9 +446,21 @@ def attach_short(groups: Masks, height: float) -> Masks:
     return [kept[i] for i in tall]
 
 
-def segment(found: FoundInk) -> list[tuple[Masks, Masks]]:
-    """Per place of the line, left to right: (its digits, the pieces it may split into), as
-    masks and boxes; [] when nothing stands out.
+def places_of(groups: Masks, ink: np.ndarray, height: float, search: bool) -> list[Place]:
+    """The places of a line's groups: a group too wide for one digit is cut (`cut_group`)."""
+    maybe = SEG.split_width if len(groups) > 1 else SEG.alone_width
+    places = []
+    for keep, box in groups:
+        if box.width > maybe * height:
+            whole = box.width <= SEG.sure_width * height
+            places.append(cut_group(keep, ink, box, height, whole=whole, search=search))
+        else:
+            places.append(Place([(keep, box)]))
+    return places
+
+
+def segment(found: FoundInk) -> list[Place]:
+    """The places of the line, left to right, as masks and boxes; [] when nothing stands out.
 
     Raises ImageError (422) for more than one line of writing or more than MAX_DIGITS digits.
     """
@@ -282,18 +478,12 @@ def segment(found: FoundInk) -> list[tuple[Masks, Masks]]:
         g for g, w in zip(groups, weights, strict=True) if w >= SEG.light_group * np.median(weights)
     ]
     height = line_height(np.array([box.height for _, box in groups]))
-    places: list[tuple[Masks, Masks]] = []
     groups = attach_short(groups, height)
-    maybe = SEG.split_width if len(groups) > 1 else SEG.alone_width
-    for keep, box in groups:
-        if box.width > SEG.sure_width * height:
-            places.append((split_group(keep, found.ink, box, height), []))
-        elif box.width > maybe * height:
-            places.append(([(keep, box)], split_group(keep, found.ink, box, height)))
-        else:
-            places.append(([(keep, box)], []))
-    if sum(len(whole) for whole, _ in places) > MAX_DIGITS:
-        found_digits = sum(len(whole) for whole, _ in places)
+    places = places_of(groups, found.ink, height, search=True)
+    if sum(len(place.masks) for place in places) > SEG.request_candidates:
+        places = places_of(groups, found.ink, height, search=False)
+    found_digits = sum(len(place.default) for place in places)
+    if found_digits > MAX_DIGITS:
         raise ImageError(
             f"{found_digits} digits found: at most {MAX_DIGITS} are read at a time", status=422
         )
@@ -315,40 +505,94 @@ def to_upload(
     return x0, y0, x1 - x0, y1 - y0
 
 
+def frame_piece(ink: np.ndarray, keep: np.ndarray, box: Box) -> np.ndarray:
+    """The 28×28 of one digit, `frame_digit` and `fit_and_center` on a crop around its box: the
+    same pixels as on the whole image (nothing outside the margin counts), for less work."""
+    margin = frame_margin(ink.shape)
+    top, left = max(box.top - margin, 0), max(box.left - margin, 0)
+    bottom, right = box.bottom + margin, box.right + margin
+    inner = Box(box.top - top, box.left - left, box.bottom - top, box.right - left)
+    crop = frame_digit(ink[top:bottom, left:right], keep[top:bottom, left:right], inner, margin)
+    return fit_and_center(crop)
+
+
 def read_slots(grey: np.ndarray, upright: tuple[int, int] | None = None) -> list[Slot]:
     """The places of a decoded grey image's line in reading order, each framed 28×28; boxes
     scaled to `upright` (width, height; default: the grey image's own size). One digit read
     whole comes out exactly as `preprocess` frames it."""
     found = find_ink(grey)
     places = segment(found)
-    if not places or (len(places) == 1 and len(places[0][0]) == 1):
+    if not places or (len(places) == 1 and len(places[0].default) == 1):
         # one digit (or only noise): the single-digit reader's own pixels, unchanged
-        single = [select_digit(found.mask, found.ink, photo=found.photo)]
-        places = [(single, places[0][1] if places else [])]
+        single = select_digit(found.mask, found.ink, photo=found.photo)
+        place = places[0] if places else Place([single])
+        masks = list(place.masks)
+        masks[place.default[0]] = single
+        places = [Place(masks, place.spans, place.default, place.widths, place.heights)]
     size = upright or (grey.shape[1], grey.shape[0])
 
     def framed(masks: Masks) -> tuple[Digit, ...]:
         return tuple(
-            Digit(
-                fit_and_center(frame_digit(found.ink, keep, box)),
-                to_upload(box, grey.shape, size, found.origin),
-            )
+            Digit(frame_piece(found.ink, keep, box), to_upload(box, grey.shape, size, found.origin))
             for keep, box in masks
         )
 
-    return [Slot(framed(whole), framed(split)) for whole, split in places]
+    return [
+        Slot(framed(place.masks), place.spans, place.default, place.widths, place.heights)
+        for place in places
+    ]
+
+
+def candidate_digits(slots: list[Slot]) -> list[Digit]:
+    """Every digit the classifier reads for these slots: each slot's pieces in turn."""
+    return [digit for slot in slots for digit in slot.pieces]
 
 
 def candidates(slots: list[Slot]) -> list[np.ndarray]:
-    """Every image the classifier reads for these slots: each slot's whole, then its pieces."""
-    return [digit.image for slot in slots for digit in (*slot.whole, *slot.split)]
+    """The images of `candidate_digits`, in the same order."""
+    return [digit.image for digit in candidate_digits(slots)]
 
 
-def keep_whole(whole: float, pieces: list[float]) -> bool:
-    """Whether a maybe-touching group is one digit, from the classifier's confidence (0..1) in
-    it read whole and in each of its pieces: whole unless it reads poorly and every piece reads
-    better."""
-    return whole >= SEG.sure_whole or min(pieces) <= whole
+def piece_score(confidence: float, width: float, height: float) -> float:
+    """What one piece adds to a reading: its log confidence, less `piece_cost`, less
+    `wide_cost` per line height it is wider than `wide_from` (a merged pair reads confidently
+    as one digit), less `short_cost` per group height it is shorter than `short_from` (a
+    fragment cut off a digit reads confidently as a 1)."""
+    wide = max(0.0, width - SEG.wide_from)
+    short = max(0.0, SEG.short_from - height)
+    log = float(np.log(max(confidence, 1e-12)))
+    return log - SEG.piece_cost - SEG.wide_cost * wide - SEG.short_cost * short
+
+
+def best_path(slot: Slot, confidences: list[float]) -> tuple[int, ...]:
+    """The pieces (indices into `slot.pieces`) from the place's left edge to its right with the
+    highest sum of `piece_score` (the default reading when no row of pieces spans it)."""
+    end = max((j for _, j in slot.spans), default=0)
+    best: dict[int, tuple[float, tuple[int, ...]]] = {0: (0.0, ())}
+    for node in range(1, end + 1):
+        options = [
+            (
+                best[i][0] + piece_score(confidences[k], slot.widths[k], slot.heights[k]),
+                (*best[i][1], k),
+            )
+            for k, (i, j) in enumerate(slot.spans)
+            if j == node and i in best
+        ]
+        if options:
+            best[node] = max(options, key=lambda option: option[0])
+    return best[end][1] if end in best and end > 0 else slot.default
+
+
+def best_pieces(slot: Slot, confidences: list[float]) -> tuple[int, ...]:
+    """The pieces read for one place: its `best_path`, but a group that may be one digit stays
+    whole when read whole at least `sure_whole` confidently, or at least as confidently as the
+    weakest piece of that path."""
+    if len(slot.default) == 1 and confidences[slot.default[0]] >= SEG.sure_whole:
+        return slot.default
+    path = best_path(slot, confidences)
+    if len(slot.default) == 1 and min(confidences[k] for k in path) <= confidences[slot.default[0]]:
+        return slot.default
+    return path
 
 
 def resolve(slots: list[Slot], confidences: list[float]) -> list[int]:
@@ -356,11 +600,9 @@ def resolve(slots: list[Slot], confidences: list[float]) -> list[int]:
     classifier's top probabilities (0..1) for the candidates."""
     chosen, at = [], 0
     for slot in slots:
-        whole = list(range(at, at + len(slot.whole)))
-        pieces = list(range(whole[-1] + 1, whole[-1] + 1 + len(slot.split)))
-        at += len(whole) + len(pieces)
-        split = pieces and not keep_whole(confidences[whole[0]], [confidences[i] for i in pieces])
-        chosen += pieces if split else whole
+        mine = confidences[at : at + len(slot.pieces)]
+        chosen += [at + i for i in best_pieces(slot, mine)]
+        at += len(slot.pieces)
     if len(chosen) > MAX_DIGITS:
         raise ImageError(
             f"{len(chosen)} digits found: at most {MAX_DIGITS} are read at a time", status=422

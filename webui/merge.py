@@ -15,8 +15,8 @@ image does not look like a digit, or when the pool's confidence is below its fit
 
 A number is merged digit by digit (`digits`): each digit's model readings are pooled and judged
 by the same rule, and `number` shows an abstaining digit as "?" ("4?2"; null when every digit
-abstains). The models run the same segmentation, but each model's confidence settles whether a
-group is one digit or two touching ones, so their counts can differ: then the digits of the
+abstains). The models run the same segmentation, but each model's confidence settles how a
+group that may hold touching digits is cut, so their counts can differ: then the digits of the
 first answering model in `SEGMENTATION_ORDER` stand, read by the models that found as many
 (alone if none). The top-level fields describe one digit, the ensemble's weakest (the first that
 abstains, else the least confident): for one digit, that digit, as before a number was read.
