@@ -1234,6 +1234,8 @@ def look(data: bytes, locate: Callable[[FoundInk], Box] = digit_box) -> View:
     grey, upright = decode_upright(data)
     found = find_ink(grey)
     first = View(grey, found, (0, 0, *upright))
+    if max(upright) < ZOOM.min_source:  # the common case, before any search for the digit
+        return first
     try:
         region = zoom_region(locate(found), found, grey.shape, upright)
     except ImageError:
