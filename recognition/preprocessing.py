@@ -15,6 +15,7 @@ HTTP status a server should answer with. docs/robustness.md explains each step w
 from __future__ import annotations
 
 import io
+import math
 import struct
 import warnings
 from collections.abc import Callable
@@ -179,10 +180,22 @@ class PaperTunables:
 
 
 @dataclass(frozen=True)
+class Zooming:
+    """A second, closer look at a digit that is small in a large photo: decoded again at a finer
+    scale, cut to a region around what the first look found."""
+
+    max_share: float = 0.3  # digit boxes longer than this share of the work image: no zoom
+    min_source: int = 2048  # sources shorter than this on their longer side: no zoom…
+    min_gain: float = 2.0  # …nor when the region would come out less than this much larger
+    margin: float = 0.25  # the region: the digit's box grown by this share of its longer side
+
+
+@dataclass(frozen=True)
 class Tunables:
     """All the thresholds of `preprocess`, by step."""
 
     decoding: Decoding = Decoding()
+    zooming: Zooming = Zooming()
     paper: PaperTunables = PaperTunables()
     lighting: LightingTunables = LightingTunables()
     ink: Ink = Ink()
@@ -192,8 +205,9 @@ class Tunables:
 
 
 TUNABLES = Tunables()
-DECODE, PAPER, LIGHT, INK, RULE, PICK, FRAME = (
+DECODE, ZOOM, PAPER, LIGHT, INK, RULE, PICK, FRAME = (
     TUNABLES.decoding,
+    TUNABLES.zooming,
     TUNABLES.paper,
     TUNABLES.lighting,
     TUNABLES.ink,
@@ -429,8 +443,25 @@ def flatten_alpha(grey: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     return grey * alpha + background * (1.0 - alpha)
 
 
-def _decode(img: Image.Image, work_size: int) -> tuple[np.ndarray, np.ndarray | None]:
-    """Load an opened image upright: grey (8-bit already shrunk, or float) and alpha or None."""
+Region = tuple[float, float, float, float]  # top, left, bottom, right: shares of the upright frame
+
+
+def cut(levels: np.ndarray, region: Region | None) -> np.ndarray:
+    """The part of an upright image that `region` covers (all of it when None)."""
+    if region is None:
+        return levels
+    height, width = levels.shape[:2]
+    top, left, bottom, right = region
+    rows = slice(int(top * height), max(int(top * height) + 1, round(bottom * height)))
+    cols = slice(int(left * width), max(int(left * width) + 1, round(right * width)))
+    return levels[rows, cols]
+
+
+def _decode(
+    img: Image.Image, work_size: int, region: Region | None = None
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Load an opened image upright, cut to `region`: grey (8-bit already shrunk, or float) and
+    alpha or None."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # Pillow's metadata warnings are not the client's fault
         img = ImageOps.exif_transpose(img) or img
@@ -438,8 +469,10 @@ def _decode(img: Image.Image, work_size: int) -> tuple[np.ndarray, np.ndarray | 
         if img.mode == "RGB":
             img = img.convert("L")
         if img.mode == "L":  # the common case: shrink 8-bit levels, then go to float
-            return resize_longest(np.asarray(img), work_size).astype(np.float32) / 255.0, None
-        return _to_array(img)
+            levels = cut(np.asarray(img), region)
+            return resize_longest(levels, work_size).astype(np.float32) / 255.0, None
+        grey, alpha = _to_array(img)
+        return cut(grey, region), None if alpha is None else cut(alpha, region)
 
 
 def decode_image(data: bytes, work_size: int = DECODE.work_size) -> np.ndarray:
@@ -459,19 +492,39 @@ def upright_size(img: Image.Image) -> tuple[int, int]:
     return (height, width) if orientation(img) in {5, 6, 7, 8} else (width, height)
 
 
+def draft_region(img: Image.Image, work_size: int, share: float) -> None:
+    """Have a JPEG decode at the smallest DCT scale at which a region spanning `share` of its
+    longer side still covers `work_size`, luma only; other formats are left alone."""
+    if img.format in JPEG_FORMATS:
+        width, height = img.size
+        reduce = max(1.0, share * max(width, height) / work_size)
+        size = (max(1, math.ceil(width / reduce)), max(1, math.ceil(height / reduce)))
+        img.draft("L" if img.mode in {"L", "RGB"} else img.mode, size)
+
+
 def decode_upright(
-    data: bytes, work_size: int = DECODE.work_size
+    data: bytes, work_size: int = DECODE.work_size, region: Region | None = None
 ) -> tuple[np.ndarray, tuple[int, int]]:
     """`decode_image`, and the upright (width, height) of the original image it was reduced
-    from: the frame that boxes found on the reduced copy are mapped back to."""
+    from: the frame that boxes found on the reduced copy are mapped back to.
+
+    With a `region` (shares of the upright frame), only that part comes out, reduced to
+    `work_size` on its longer side: a JPEG is decoded at the DCT scale that keeps the region at
+    least that large, within the decode budget like any decode.
+    """
     img = open_image(data)
     failure: ImageError | None = None
     try:
         full = img.size
         upright = upright_size(img)
-        draft_jpeg(img, work_size)
+        if region is None:
+            draft_jpeg(img, work_size)
+        else:
+            top, left, bottom, right = region
+            longest = max((bottom - top) * upright[1], (right - left) * upright[0])
+            draft_region(img, work_size, longest / max(upright))
         check_budget(img, full)
-        grey, alpha = _decode(img, work_size)
+        grey, alpha = _decode(img, work_size, region)
     except ImageError as exc:
         failure = ImageError(str(exc), exc.status)
     except (OSError, ValueError, SyntaxError, EOFError, IndexError, struct.error) as exc:
@@ -1138,9 +1191,84 @@ def extract_digit(grey: np.ndarray) -> np.ndarray:
     return frame_digit(found.ink, keep, box)
 
 
+@dataclass(frozen=True)
+class View:
+    """What a digit is read from: the grey image, the ink found in it, and the part of the
+    upright upload it shows, (x, y, width, height) in the upload's pixels."""
+
+    grey: np.ndarray
+    found: FoundInk
+    frame: tuple[int, int, int, int]
+
+
+def digit_box(found: FoundInk) -> Box:
+    """The box of the digit `select_digit` keeps, in the ink's frame."""
+    return select_digit(found.mask, found.ink, photo=found.photo)[1]
+
+
+def zoom_region(
+    box: Box, found: FoundInk, shape: tuple[int, int], upright: tuple[int, int]
+) -> Region | None:
+    """The region (shares of the frame) to look at again more closely: the digit's `box` (in
+    the ink's frame of a work image of `shape`) grown by a margin, squared, when it is small in
+    the work image and the upload (`upright`: width, height) has the resolution to show it
+    larger; None otherwise."""
+    height, width = shape
+    longest = max(box.height, box.width)
+    if longest > ZOOM.max_share * max(shape) or max(upright) < ZOOM.min_source:
+        return None
+    side = (1 + 2 * ZOOM.margin) * longest
+    gain = min(max(upright) / max(shape), DECODE.work_size / side)
+    if gain < ZOOM.min_gain:
+        return None
+    centre_y = found.origin[0] + (box.top + box.bottom) / 2
+    centre_x = found.origin[1] + (box.left + box.right) / 2
+    top, bottom = max(0.0, centre_y - side / 2), min(float(height), centre_y + side / 2)
+    left, right = max(0.0, centre_x - side / 2), min(float(width), centre_x + side / 2)
+    return (top / height, left / width, bottom / height, right / width)
+
+
+def _inside(box: Box, found: FoundInk, shape: tuple[int, int]) -> bool:
+    """Whether `box` (in the ink's frame) keeps off the border of an image of `shape`."""
+    top, left = box.top + found.origin[0], box.left + found.origin[1]
+    bottom, right = box.bottom + found.origin[0], box.right + found.origin[1]
+    return top > 0 and left > 0 and bottom < shape[0] and right < shape[1]
+
+
+def look(data: bytes, locate: Callable[[FoundInk], Box] = digit_box) -> View:
+    """Decode `data` and find its ink; where `locate` puts the digits in a small part of a large
+    photo, look again at that region decoded finer (`zoom_region`). The closer look is kept only
+    when it finds ink that `locate` places clear of its border; otherwise the first."""
+    grey, upright = decode_upright(data)
+    found = find_ink(grey)
+    first = View(grey, found, (0, 0, *upright))
+    if max(upright) < ZOOM.min_source:  # the common case, before any search for the digit
+        return first
+    try:
+        region = zoom_region(locate(found), found, grey.shape, upright)
+    except ImageError:
+        return first
+    if region is None:
+        return first
+    try:
+        closer, _ = decode_upright(data, region=region)
+        found_closer = find_ink(closer)
+        if not _inside(locate(found_closer), found_closer, closer.shape):
+            return first
+    except ImageError:
+        return first
+    top, left, bottom, right = region
+    x, y = int(left * upright[0]), int(top * upright[1])
+    width = max(x + 1, round(right * upright[0])) - x
+    height = max(y + 1, round(bottom * upright[1])) - y
+    return View(closer, found_closer, (x, y, width, height))
+
+
 def preprocess(data: bytes) -> np.ndarray:
     """Image bytes → the 28×28 float32 image in [0, 1] (ink bright) that the models see."""
-    return fit_and_center(extract_digit(decode_image(data)))
+    found = look(data).found
+    keep, box = select_digit(found.mask, found.ink, photo=found.photo)
+    return fit_and_center(frame_digit(found.ink, keep, box))
 
 
 def standardize(images: Levels) -> Levels:

@@ -1,6 +1,6 @@
 """Find the digits of one handwritten line in reading order, each framed like a single digit.
 
-    bytes ─decode_upright→ grey, original size ─find_ink→ ink, mask ─components→ strokes
+    bytes ─look→ grey (a closer look at a small line), its frame, ink, mask ─components→ strokes
           ─drop specks, underlines─→ ─one line?─→ ─merge strokes that overlap across→ groups
           ─cut groups that may be touching digits→ pieces ─frame_digit, fit_and_center→ 28×28
           each ─the classifier's confidences, `resolve`→ digits
@@ -28,12 +28,13 @@ from recognition.preprocessing import (
     Box,
     FoundInk,
     ImageError,
+    View,
     border_clutter,
-    decode_upright,
     find_ink,
     fit_and_center,
     frame_digit,
     frame_margin,
+    look,
     select_digit,
 )
 
@@ -491,18 +492,23 @@ def segment(found: FoundInk) -> list[Place]:
 
 
 def to_upload(
-    box: Box, work: tuple[int, int], upright: tuple[int, int], origin: tuple[int, int] = (0, 0)
+    box: Box,
+    work: tuple[int, int],
+    upright: tuple[int, int],
+    origin: tuple[int, int] = (0, 0),
+    corner: tuple[int, int] = (0, 0),
 ) -> XYWH:
     """A box on the reduced copy (`work`: its height, width; the box counted from `origin`, top
     and left, in it) as [x, y, w, h] in the uploaded image's upright pixels (`upright`: width,
-    height), rounded outwards."""
+    height of what the copy shows, whose corner is at `corner`, x and y, in the upload),
+    rounded outwards."""
     top, left = origin
     box = Box(box.top + top, box.left + left, box.bottom + top, box.right + left)
     scale_y, scale_x = upright[1] / work[0], upright[0] / work[1]
     x0, y0 = int(np.floor(box.left * scale_x)), int(np.floor(box.top * scale_y))
     x1 = min(upright[0], int(np.ceil(box.right * scale_x)))
     y1 = min(upright[1], int(np.ceil(box.bottom * scale_y)))
-    return x0, y0, x1 - x0, y1 - y0
+    return corner[0] + x0, corner[1] + y0, x1 - x0, y1 - y0
 
 
 def frame_piece(ink: np.ndarray, keep: np.ndarray, box: Box) -> np.ndarray:
@@ -516,24 +522,44 @@ def frame_piece(ink: np.ndarray, keep: np.ndarray, box: Box) -> np.ndarray:
     return fit_and_center(crop)
 
 
-def read_slots(grey: np.ndarray, upright: tuple[int, int] | None = None) -> list[Slot]:
-    """The places of a decoded grey image's line in reading order, each framed 28×28; boxes
-    scaled to `upright` (width, height; default: the grey image's own size). One digit read
-    whole comes out exactly as `preprocess` frames it."""
-    found = find_ink(grey)
+def line_places(found: FoundInk) -> list[Place]:
+    """`segment`'s places, where one digit read whole (or only noise) is the single-digit
+    reader's own pixels, unchanged."""
     places = segment(found)
     if not places or (len(places) == 1 and len(places[0].default) == 1):
-        # one digit (or only noise): the single-digit reader's own pixels, unchanged
         single = select_digit(found.mask, found.ink, photo=found.photo)
         place = places[0] if places else Place([single])
         masks = list(place.masks)
         masks[place.default[0]] = single
         places = [Place(masks, place.spans, place.default, place.widths, place.heights)]
-    size = upright or (grey.shape[1], grey.shape[0])
+    return places
+
+
+def line_box(found: FoundInk) -> Box:
+    """The box holding every digit of the line as read without a classifier (for one digit:
+    `select_digit`'s box, so that `look` zooms on a single digit exactly as `preprocess` does)."""
+    boxes = [place.masks[i][1] for place in line_places(found) for i in place.default]
+    return Box(
+        min(b.top for b in boxes),
+        min(b.left for b in boxes),
+        max(b.bottom for b in boxes),
+        max(b.right for b in boxes),
+    )
+
+
+def read_view(view: View) -> list[Slot]:
+    """The places of a view's line in reading order, each framed 28×28, boxes in the upload's
+    upright pixels. One digit read whole comes out exactly as `preprocess` frames it."""
+    found, grey = view.found, view.grey
+    places = line_places(found)
+    corner, size = view.frame[:2], view.frame[2:]
 
     def framed(masks: Masks) -> tuple[Digit, ...]:
         return tuple(
-            Digit(frame_piece(found.ink, keep, box), to_upload(box, grey.shape, size, found.origin))
+            Digit(
+                frame_piece(found.ink, keep, box),
+                to_upload(box, grey.shape, size, found.origin, corner),
+            )
             for keep, box in masks
         )
 
@@ -546,6 +572,13 @@ def read_slots(grey: np.ndarray, upright: tuple[int, int] | None = None) -> list
 def candidate_digits(slots: list[Slot]) -> list[Digit]:
     """Every digit the classifier reads for these slots: each slot's pieces in turn."""
     return [digit for slot in slots for digit in slot.pieces]
+
+
+def read_slots(grey: np.ndarray, upright: tuple[int, int] | None = None) -> list[Slot]:
+    """The places of a decoded grey image's line in reading order, each framed 28×28; boxes
+    scaled to `upright` (width, height; default: the grey image's own size)."""
+    size = upright or (grey.shape[1], grey.shape[0])
+    return read_view(View(grey, find_ink(grey), (0, 0, *size)))
 
 
 def candidates(slots: list[Slot]) -> list[np.ndarray]:
@@ -612,8 +645,7 @@ def resolve(slots: list[Slot], confidences: list[float]) -> list[int]:
 
 def read_line(data: bytes) -> list[Slot]:
     """Image bytes → the places of its one line of writing, in reading order (at least one)."""
-    grey, upright = decode_upright(data)
-    return read_slots(grey, upright)
+    return read_view(look(data, line_box))
 
 
 def read_unverified(data: bytes) -> list[Digit]:
