@@ -20,7 +20,7 @@ import struct
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 import cv2
 import numpy as np
@@ -37,6 +37,7 @@ from recognition.limits import (
 )
 
 Levels = TypeVar("Levels")  # np.ndarray or torch.Tensor: anything with - and / by a float
+Located = TypeVar("Located")  # what a reader finds in the ink: one digit, a line of them
 
 # ---------------------------------------------------------------------------------------------
 # Tunables: every threshold of the ink finder, in one place (docs/robustness.md has the numbers
@@ -446,15 +447,20 @@ def flatten_alpha(grey: np.ndarray, alpha: np.ndarray) -> np.ndarray:
 Region = tuple[float, float, float, float]  # top, left, bottom, right: shares of the upright frame
 
 
+def region_span(start: float, end: float, size: int) -> tuple[int, int]:
+    """The pixels from `start` to `end` (shares of a side of `size` pixels): at least one."""
+    first = int(start * size)
+    return first, max(first + 1, round(end * size))
+
+
 def cut(levels: np.ndarray, region: Region | None) -> np.ndarray:
     """The part of an upright image that `region` covers (all of it when None)."""
     if region is None:
         return levels
     height, width = levels.shape[:2]
     top, left, bottom, right = region
-    rows = slice(int(top * height), max(int(top * height) + 1, round(bottom * height)))
-    cols = slice(int(left * width), max(int(left * width) + 1, round(right * width)))
-    return levels[rows, cols]
+    rows, cols = region_span(top, bottom, height), region_span(left, right, width)
+    return levels[slice(*rows), slice(*cols)]
 
 
 def _decode(
@@ -1184,26 +1190,36 @@ def frame_digit(
     return normalize_stroke(crop, crop_mask)
 
 
+Kept = tuple[np.ndarray, Box]  # the pixels `select_digit` keeps, and their box
+
+
+def find_digit(found: FoundInk) -> Kept:
+    """The digit `select_digit` keeps in found ink."""
+    return select_digit(found.mask, found.ink, photo=found.photo)
+
+
 def extract_digit(grey: np.ndarray) -> np.ndarray:
     """From a grey image, the digit alone: ink bright on 0, cropped, levels in [0, 1]."""
     found = find_ink(grey)
-    keep, box = select_digit(found.mask, found.ink, photo=found.photo)
+    keep, box = find_digit(found)
     return frame_digit(found.ink, keep, box)
 
 
 @dataclass(frozen=True)
-class View:
-    """What a digit is read from: the grey image, the ink found in it, and the part of the
-    upright upload it shows, (x, y, width, height) in the upload's pixels."""
+class View(Generic[Located]):
+    """What a digit is read from: the grey image, the ink found in it, the part of the upright
+    upload it shows, (x, y, width, height) in the upload's pixels, and what the reader found in
+    that ink (`look`'s `locate`)."""
 
     grey: np.ndarray
     found: FoundInk
     frame: tuple[int, int, int, int]
+    located: Located
 
 
-def digit_box(found: FoundInk) -> Box:
-    """The box of the digit `select_digit` keeps, in the ink's frame."""
-    return select_digit(found.mask, found.ink, photo=found.photo)[1]
+def digit_box(kept: Kept) -> Box:
+    """The box of a found digit, in the ink's frame."""
+    return kept[1]
 
 
 def zoom_region(
@@ -1235,40 +1251,44 @@ def _inside(box: Box, found: FoundInk, shape: tuple[int, int]) -> bool:
     return top > 0 and left > 0 and bottom < shape[0] and right < shape[1]
 
 
-def look(data: bytes, locate: Callable[[FoundInk], Box] = digit_box) -> View:
-    """Decode `data` and find its ink; where `locate` puts the digits in a small part of a large
-    photo, look again at that region decoded finer (`zoom_region`). The closer look is kept only
-    when it finds ink that `locate` places clear of its border; otherwise the first."""
+def look(
+    data: bytes,
+    locate: Callable[[FoundInk], Located] = find_digit,
+    box_of: Callable[[Located], Box] = digit_box,
+) -> View[Located]:
+    """Decode `data`, find its ink and `locate` what is read in it; where that (its `box_of`)
+    is a small part of a large photo, look again at the region decoded finer (`zoom_region`).
+    The closer look is kept only when what it locates keeps clear of its border; otherwise the
+    first. Either way `locate` runs once per look taken."""
     grey, upright = decode_upright(data)
     found = find_ink(grey)
-    first = View(grey, found, (0, 0, *upright))
-    if max(upright) < ZOOM.min_source:  # the common case, before any search for the digit
+    first = View(grey, found, (0, 0, *upright), locate(found))
+    if max(upright) < ZOOM.min_source:  # the common case: no closer look to take
         return first
-    try:
-        region = zoom_region(locate(found), found, grey.shape, upright)
-    except ImageError:
-        return first
+    region = zoom_region(box_of(first.located), found, grey.shape, upright)
     if region is None:
         return first
     try:
         closer, _ = decode_upright(data, region=region)
         found_closer = find_ink(closer)
-        if not _inside(locate(found_closer), found_closer, closer.shape):
-            return first
+        located = locate(found_closer)
     except ImageError:
         return first
+    if not _inside(box_of(located), found_closer, closer.shape):
+        return first
     top, left, bottom, right = region
-    x, y = int(left * upright[0]), int(top * upright[1])
-    width = max(x + 1, round(right * upright[0])) - x
-    height = max(y + 1, round(bottom * upright[1])) - y
-    return View(closer, found_closer, (x, y, width, height))
+    (x, x_end), (y, y_end) = (
+        region_span(left, right, upright[0]),
+        region_span(top, bottom, upright[1]),
+    )
+    return View(closer, found_closer, (x, y, x_end - x, y_end - y), located)
 
 
 def preprocess(data: bytes) -> np.ndarray:
     """Image bytes → the 28×28 float32 image in [0, 1] (ink bright) that the models see."""
-    found = look(data).found
-    keep, box = select_digit(found.mask, found.ink, photo=found.photo)
-    return fit_and_center(frame_digit(found.ink, keep, box))
+    view = look(data)
+    keep, box = view.located
+    return fit_and_center(frame_digit(view.found.ink, keep, box))
 
 
 def standardize(images: Levels) -> Levels:

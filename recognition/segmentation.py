@@ -17,7 +17,7 @@ orientation. More than one line, or more than `MAX_DIGITS` digits, is refused wi
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import pairwise
 
 import cv2
@@ -30,12 +30,12 @@ from recognition.preprocessing import (
     ImageError,
     View,
     border_clutter,
+    find_digit,
     find_ink,
     fit_and_center,
     frame_digit,
     frame_margin,
     look,
-    select_digit,
 )
 
 XYWH = tuple[int, int, int, int]  # x, y, width, height
@@ -527,18 +527,18 @@ def line_places(found: FoundInk) -> list[Place]:
     reader's own pixels, unchanged."""
     places = segment(found)
     if not places or (len(places) == 1 and len(places[0].default) == 1):
-        single = select_digit(found.mask, found.ink, photo=found.photo)
+        single = find_digit(found)
         place = places[0] if places else Place([single])
         masks = list(place.masks)
         masks[place.default[0]] = single
-        places = [Place(masks, place.spans, place.default, place.widths, place.heights)]
+        places = [replace(place, masks=masks)]
     return places
 
 
-def line_box(found: FoundInk) -> Box:
-    """The box holding every digit of the line as read without a classifier (for one digit:
-    `select_digit`'s box, so that `look` zooms on a single digit exactly as `preprocess` does)."""
-    boxes = [place.masks[i][1] for place in line_places(found) for i in place.default]
+def line_box(places: list[Place]) -> Box:
+    """The box holding every digit of a line's places as read without a classifier (for one
+    digit: `select_digit`'s box, so that `look` zooms on a single digit as `preprocess` does)."""
+    boxes = [place.masks[i][1] for place in places for i in place.default]
     return Box(
         min(b.top for b in boxes),
         min(b.left for b in boxes),
@@ -547,11 +547,11 @@ def line_box(found: FoundInk) -> Box:
     )
 
 
-def read_view(view: View) -> list[Slot]:
-    """The places of a view's line in reading order, each framed 28×28, boxes in the upload's
-    upright pixels. One digit read whole comes out exactly as `preprocess` frames it."""
-    found, grey = view.found, view.grey
-    places = line_places(found)
+def read_view(view: View[list[Place]]) -> list[Slot]:
+    """The places of a view's line (`line_places`) in reading order, each framed 28×28, boxes in
+    the upload's upright pixels. One digit read whole comes out exactly as `preprocess` frames
+    it."""
+    found, grey, places = view.found, view.grey, view.located
     corner, size = view.frame[:2], view.frame[2:]
 
     def framed(masks: Masks) -> tuple[Digit, ...]:
@@ -578,7 +578,8 @@ def read_slots(grey: np.ndarray, upright: tuple[int, int] | None = None) -> list
     """The places of a decoded grey image's line in reading order, each framed 28×28; boxes
     scaled to `upright` (width, height; default: the grey image's own size)."""
     size = upright or (grey.shape[1], grey.shape[0])
-    return read_view(View(grey, find_ink(grey), (0, 0, *size)))
+    found = find_ink(grey)
+    return read_view(View(grey, found, (0, 0, *size), line_places(found)))
 
 
 def candidates(slots: list[Slot]) -> list[np.ndarray]:
@@ -645,7 +646,7 @@ def resolve(slots: list[Slot], confidences: list[float]) -> list[int]:
 
 def read_line(data: bytes) -> list[Slot]:
     """Image bytes → the places of its one line of writing, in reading order (at least one)."""
-    return read_view(look(data, line_box))
+    return read_view(look(data, line_places, line_box))
 
 
 def read_unverified(data: bytes) -> list[Digit]:
