@@ -65,8 +65,8 @@ TARGETS = {"2–6": 0.95, "7–10": 0.90}
 
 def read_number(predictor: Predictor, slots: list[Slot]) -> str:
     """The number one model reads in a line's slots (arg-max per digit)."""
-    probabilities = predictor.probabilities(candidates(slots))
-    chosen = resolve(slots, probabilities.max(axis=1).tolist())
+    probabilities, _, scores = predictor.judge(candidates(slots))
+    chosen = resolve(slots, probabilities.max(axis=1).tolist(), scores)
     return "".join(str(int(probabilities[i].argmax())) for i in chosen)
 
 
@@ -142,8 +142,8 @@ def single_digits(data_root: str | None, predictor: Predictor) -> dict[str, Any]
         if len(digits) == 1:
             whole += 1
             identical += bool(np.array_equal(digits[0].image, preprocess(data)))
-        probabilities = predictor.probabilities(candidates(slots))
-        chosen = resolve(slots, probabilities.max(axis=1).tolist())
+        probabilities, _, scores = predictor.judge(candidates(slots))
+        chosen = resolve(slots, probabilities.max(axis=1).tolist(), scores)
         verified += len(chosen) == 1
         if len(chosen) != 1 or len(digits) != 1:
             split.append(index)

@@ -119,8 +119,8 @@ def judged(
     probabilities, abstains, not_digit = {}, {}, []
     for name, predictor in predictors.items():
         parts = [predictor.judge(images[c : c + BATCH]) for c in range(0, len(images), BATCH)]
-        probabilities[name] = np.concatenate([p for p, _ in parts])
-        verdicts = [v for _, vs in parts for v in vs]
+        probabilities[name] = np.concatenate([part.probabilities for part in parts])
+        verdicts = [v for part in parts for v in part.verdicts]
         abstains[name] = np.array([a for a, _ in verdicts])
         not_digit.append(np.array([reason == NOT_A_DIGIT for _, reason in verdicts]))
     if weights and len(probabilities) > 1:

@@ -111,20 +111,24 @@ class MnistHandler(BaseHandler):
         """One forward pass over every digit of the batch: calibrated probabilities, verdicts."""
         accepted = [item for item in data if item.error is None]
         images = [candidates(item.slots) for item in accepted]
-        probabilities, verdicts = self.predictor.judge([i for each in images for i in each])
+        probabilities, verdicts, scores = self.predictor.judge([i for e in images for i in e])
         start = 0
         for item, count in zip(accepted, map(len, images), strict=True):
             end = start + count
-            self._read(item, probabilities[start:end], verdicts[start:end])
+            mine = None if scores is None else scores[start:end]
+            self._read(item, probabilities[start:end], verdicts[start:end], mine)
             start = end
         return data
 
     @staticmethod
-    def _read(item: Prepared, probabilities: Any, verdicts: list[Any]) -> None:
-        """Settle one request's digits from its candidates' probabilities and verdicts."""
+    def _read(
+        item: Prepared, probabilities: Any, verdicts: list[Any], scores: list[float] | None
+    ) -> None:
+        """Settle one request's digits from its candidates' probabilities, verdicts and digit
+        scores."""
         flat = candidate_digits(item.slots)
         try:
-            chosen = resolve(item.slots, probabilities.max(axis=1).tolist())
+            chosen = resolve(item.slots, probabilities.max(axis=1).tolist(), scores)
         except ImageError as exc:
             item.error, item.status = str(exc), int(exc.status)
             return

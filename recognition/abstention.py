@@ -10,6 +10,7 @@ logits and the evidence, fitted on training digits against generated non-digits
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -56,6 +57,10 @@ class Detector:
         x = (detector_inputs(features, logits) - np.asarray(self.center)) / np.asarray(self.scale)
         return x @ np.asarray(self.weights) + self.bias
 
+    def passes(self, scores: Sequence[float] | np.ndarray) -> np.ndarray:
+        """Per score, whether it is high enough to look like a digit."""
+        return np.asarray(scores, np.float64).reshape(-1) >= self.min_score
+
 
 @dataclass(frozen=True)
 class Thresholds:
@@ -89,7 +94,7 @@ class Thresholds:
         """Per row, whether the detector lets the image through (all rows without a detector)."""
         if self.detector is None:
             return np.ones(len(logits), bool)
-        return self.detector.score(features, logits) >= self.detector.min_score
+        return self.detector.passes(self.detector.score(features, logits))
 
 
 def decide(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -17,6 +17,14 @@ from recognition.models import load_checkpoint
 from recognition.preprocessing import normalize
 
 Verdict = tuple[bool, str | None]  # (abstain, reason)
+
+
+class Judged(NamedTuple):
+    """`Predictor.judge`'s answer for a batch."""
+
+    probabilities: np.ndarray  # calibrated, (N, 10)
+    verdicts: list[Verdict]
+    digit_scores: list[float] | None  # the detector's logit per image; None without a detector
 
 
 class Predictor:
@@ -76,12 +84,18 @@ class Predictor:
             features, logits = self.model.embed(self.batch(images))
         return features.float().cpu().numpy(), logits.float().cpu().numpy()
 
-    def judge(self, images: Sequence[np.ndarray]) -> tuple[np.ndarray, list[Verdict]]:
-        """Calibrated probabilities and, per image, whether to abstain and why."""
+    def judge(self, images: Sequence[np.ndarray]) -> Judged:
+        """Calibrated probabilities, per image whether to abstain and why, and the detector's
+        digit scores."""
         thresholds = self.thresholds
-        if len(images) and thresholds is not None and thresholds.detector is not None:
-            features, logits = self.embed(images)
-            digits = thresholds.looks_like_a_digit(features, logits)
+        scored: list[float] | None = None
+        if thresholds is not None and thresholds.detector is not None:
+            if len(images):
+                features, logits = self.embed(images)
+                scored = thresholds.detector.score(features, logits).tolist()
+            else:
+                logits, scored = self.logits(images), []
+            digits = thresholds.detector.passes(scored)
         else:
             logits = self.logits(images)
             digits = np.ones(len(logits), bool)
@@ -91,4 +105,4 @@ class Predictor:
             decide(p, float(s), thresholds, bool(d))
             for p, s, d in zip(probabilities, scores, digits, strict=True)
         ]
-        return probabilities, verdicts
+        return Judged(probabilities, verdicts, scored)

@@ -75,7 +75,8 @@ class Segmenting:
     wide_from: float = 0.8  # …and per line height a piece is wider than this…
     wide_cost: float = 1.0  # …this much, and…
     short_from: float = 0.75  # …per height of its group a piece is shorter than this…
-    short_cost: float = 20.0  # …this much
+    short_cost: float = 20.0  # …this much, and…
+    digit_weight: float = 0.5  # …this share of the log-probability the digit detector gives it
 
 
 SEG = Segmenting()
@@ -587,18 +588,30 @@ def candidates(slots: list[Slot]) -> list[np.ndarray]:
     return [digit.image for digit in candidate_digits(slots)]
 
 
-def piece_score(confidence: float, width: float, height: float) -> float:
+def piece_score(confidence: float, width: float, height: float, digit: float | None) -> float:
     """What one piece adds to a reading: its log confidence, less `piece_cost`, less
     `wide_cost` per line height it is wider than `wide_from` (a merged pair reads confidently
     as one digit), less `short_cost` per group height it is shorter than `short_from` (a
-    fragment cut off a digit reads confidently as a 1)."""
+    fragment cut off a digit reads confidently as a 1), plus `digit_weight` times the log
+    probability that it is a digit at all, from the detector's score `digit` (when the model
+    has a detector: a merged pair or a half digit looks less like one than a digit does)."""
     wide = max(0.0, width - SEG.wide_from)
     short = max(0.0, SEG.short_from - height)
     log = float(np.log(max(confidence, 1e-12)))
-    return log - SEG.piece_cost - SEG.wide_cost * wide - SEG.short_cost * short
+    looks = 0.0 if digit is None else -float(np.logaddexp(0.0, -digit))  # log σ(digit)
+    return (
+        log
+        - SEG.piece_cost
+        - SEG.wide_cost * wide
+        - SEG.short_cost * short
+        + SEG.digit_weight * looks
+    )
 
 
-def best_path(slot: Slot, confidences: list[float]) -> tuple[int, ...]:
+Scores = list[float] | None  # the digit detector's score per candidate, None without one
+
+
+def best_path(slot: Slot, confidences: list[float], digits: Scores) -> tuple[int, ...]:
     """The pieces (indices into `slot.pieces`) from the place's left edge to its right with the
     highest sum of `piece_score` (the default reading when no row of pieces spans it)."""
     end = max((j for _, j in slot.spans), default=0)
@@ -606,7 +619,13 @@ def best_path(slot: Slot, confidences: list[float]) -> tuple[int, ...]:
     for node in range(1, end + 1):
         options = [
             (
-                best[i][0] + piece_score(confidences[k], slot.widths[k], slot.heights[k]),
+                best[i][0]
+                + piece_score(
+                    confidences[k],
+                    slot.widths[k],
+                    slot.heights[k],
+                    None if digits is None else digits[k],
+                ),
                 (*best[i][1], k),
             )
             for k, (i, j) in enumerate(slot.spans)
@@ -617,26 +636,31 @@ def best_path(slot: Slot, confidences: list[float]) -> tuple[int, ...]:
     return best[end][1] if end in best and end > 0 else slot.default
 
 
-def best_pieces(slot: Slot, confidences: list[float]) -> tuple[int, ...]:
+def best_pieces(slot: Slot, confidences: list[float], digits: Scores) -> tuple[int, ...]:
     """The pieces read for one place: its `best_path`, but a group that may be one digit stays
-    whole when read whole at least `sure_whole` confidently, or at least as confidently as the
-    weakest piece of that path."""
-    if len(slot.default) == 1 and confidences[slot.default[0]] >= SEG.sure_whole:
-        return slot.default
-    path = best_path(slot, confidences)
+    whole when read whole at least `sure_whole` confidently (and the detector, if any, takes
+    it for a digit), or at least as confidently as the weakest piece of that path."""
+    if len(slot.default) == 1:
+        whole = slot.default[0]
+        looks = digits is None or digits[whole] >= 0.0
+        if confidences[whole] >= SEG.sure_whole and looks:
+            return slot.default
+    path = best_path(slot, confidences, digits)
     if len(slot.default) == 1 and min(confidences[k] for k in path) <= confidences[slot.default[0]]:
         return slot.default
     return path
 
 
-def resolve(slots: list[Slot], confidences: list[float]) -> list[int]:
+def resolve(slots: list[Slot], confidences: list[float], digits: Scores = None) -> list[int]:
     """Indices into `candidates(slots)` of the digits read, in order; `confidences` are the
-    classifier's top probabilities (0..1) for the candidates."""
+    classifier's top probabilities (0..1) for the candidates and `digits` its digit detector's
+    scores for them (logits: above 0, more likely a digit than not), if it has one."""
     chosen, at = [], 0
     for slot in slots:
-        mine = confidences[at : at + len(slot.pieces)]
-        chosen += [at + i for i in best_pieces(slot, mine)]
-        at += len(slot.pieces)
+        end = at + len(slot.pieces)
+        mine = None if digits is None else digits[at:end]
+        chosen += [at + i for i in best_pieces(slot, confidences[at:end], mine)]
+        at = end
     if len(chosen) > MAX_DIGITS:
         raise ImageError(
             f"{len(chosen)} digits found: at most {MAX_DIGITS} are read at a time", status=422

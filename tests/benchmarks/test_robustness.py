@@ -98,7 +98,7 @@ def test_in_process_answers_are_each_files_own_prediction(sets: Path, weights: P
         assert outcome.predictions["ensemble"] == int(pooled.argmax())
         assert outcome.probabilities["ensemble"].sum() == pytest.approx(1.0, abs=1e-4)
         for name, predictor in predictors.items():
-            ((abstain, _reason),) = predictor.judge([image])[1]
+            ((abstain, _reason),) = predictor.judge([image]).verdicts
             assert outcome.abstained[name] == abstain
         assert outcome.status == 200
         assert outcome.preprocess_ms > 0

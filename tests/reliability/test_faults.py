@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import time
 
 import pytest
@@ -32,6 +34,15 @@ def machine_slack() -> float:
     takes proportionally longer, which is not the service's fault.
     """
     return max(1.0, os.getloadavg()[0] / (os.cpu_count() or 1))
+
+
+def recovery_bound() -> float:
+    """RECOVERY_S, or twice what importing torch costs a new Python here if that is more: a
+    replacement worker must import torch before it loads its model, and on a slow disk or CPU
+    that alone can take 4–5 s, which is the machine's cost, not the service's."""
+    start = time.monotonic()
+    subprocess.run([sys.executable, "-c", "import torch"], check=True, timeout=120)
+    return max(RECOVERY_S, 2 * (time.monotonic() - start)) * machine_slack()
 
 
 def fully_answered(stack: LiveStack) -> bool:
@@ -79,7 +90,8 @@ def test_a_killed_worker_is_replaced_and_nothing_else_fails(stack: LiveStack) ->
         time.sleep(1.0)
 
     recovery = recovered - killed
-    assert recovery <= RECOVERY_S * machine_slack(), f"recovered after {recovery:.1f} s"
+    bound = recovery_bound()
+    assert recovery <= bound, f"recovered after {recovery:.1f} s (bound {bound:.1f} s)"
     assert replaced <= recovered
     assert stack.worker_pids("mnist_mlp") == mlp_pids  # the other model's worker untouched
 

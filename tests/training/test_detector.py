@@ -66,5 +66,5 @@ def test_the_committed_checkpoints_carry_a_detector_sized_for_their_features(arc
 
 
 def test_a_predictor_with_a_detector_judges_an_empty_batch() -> None:
-    probabilities, verdicts = Predictor.from_checkpoint(weights_path("cnn")).judge([])
-    assert probabilities.shape == (0, 10) and verdicts == []
+    probabilities, verdicts, scores = Predictor.from_checkpoint(weights_path("cnn")).judge([])
+    assert probabilities.shape == (0, 10) and verdicts == [] and scores == []
