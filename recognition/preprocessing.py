@@ -86,6 +86,8 @@ class LightingTunables:
     follow_closing: int = 10  # closing of the lighting map: the small copy's side over this
     bright_scene: float = 0.5  # a photo whose median is at least this: dark ink on paper
     sharp_closing: float = 0.08  # full-resolution closing window, share of the shorter side
+    fat_depth: float = 0.5  # what the narrow closing filled at least this share as deep as its
+    fat_margin: float = 1.5  # …deepest is a stroke; both closings span this times the widest
 
 
 @dataclass(frozen=True)
@@ -651,6 +653,21 @@ def _even_despite_fat_strokes(paper: np.ndarray, narrow: np.ndarray) -> float | 
     return level
 
 
+def widest_stroke(paper: np.ndarray, closed: np.ndarray) -> float:
+    """Width in pixels of the widest dark structure that a closing (`closed`, of `paper`)
+    filled, where it filled at least `fat_depth` as deep as it did anywhere, away from the
+    image border (a desk, a shadow or a sheet's edge runs off the frame; a stroke seldom)."""
+    depth = closed - paper
+    deepest = float(depth.max())
+    if deepest <= 0:
+        return 0.0
+    strokes = (depth >= LIGHT.fat_depth * deepest).astype(np.uint8)
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(strokes, connectivity=8)
+    off_border = np.r_[False, ~_touches_border(stats[1:], strokes.shape)]
+    strokes = off_border[labels].astype(np.uint8)
+    return 2.0 * float(cv2.distanceTransform(strokes, cv2.DIST_L2, 3).max())
+
+
 def analyse_lighting(grey: np.ndarray) -> Lighting:
     """Decide the ink's polarity and estimate the paper's brightness under it.
 
@@ -688,7 +705,10 @@ def analyse_lighting(grey: np.ndarray) -> Lighting:
     level = levels[dark]
     if level is not None:
         return Lighting(dark, level)
-    follow = _morph(papers[dark], cv2.MORPH_CLOSE, _odd(side / LIGHT.follow_closing))
+    fat = LIGHT.fat_margin * widest_stroke(papers[dark], closed[dark]) / side
+    narrow = 1 / LIGHT.narrow_closing
+    follow_share = min(narrow, max(1 / LIGHT.follow_closing, fat))
+    follow = _morph(papers[dark], cv2.MORPH_CLOSE, _odd(side * follow_share))
     height, width = grey.shape
     smooth = cv2.resize(follow, (width, height), interpolation=cv2.INTER_LINEAR)
     # Enlarged, the map blurs sharp edges (a sheet's edge, a hard shadow) and would make the
@@ -696,7 +716,8 @@ def analyse_lighting(grey: np.ndarray) -> Lighting:
     levels = cv2.convertScaleAbs(grey, alpha=255.0)  # 8 bits: twice as fast, precise enough
     if not dark:
         levels = 255 - levels
-    sharp = _morph(levels, cv2.MORPH_CLOSE, _odd(LIGHT.sharp_closing * min(height, width)))
+    sharp_share = min(narrow, max(LIGHT.sharp_closing, fat))
+    sharp = _morph(levels, cv2.MORPH_CLOSE, _odd(sharp_share * min(height, width)))
     return Lighting(dark, np.minimum(smooth, sharp.astype(np.float32) / 255.0))
 
 
