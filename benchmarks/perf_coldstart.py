@@ -15,7 +15,7 @@ from benchmarks.perf_machine import finish, new_report
 from benchmarks.perf_settings import REPO_ROOT, Settings
 from benchmarks.perf_stack import Stack
 from stack.gunicorn import clean_environ
-from stack.ports import free_ports
+from stack.ports import loopback_environ
 
 log = logging.getLogger("perf")
 
@@ -27,17 +27,7 @@ def cold_start(settings: Settings) -> dict[str, Any]:
         work = Path(tmp)
         store = Stack(work, settings.weights_dir, with_ui=False).build()
         for run in range(settings.repeat):
-            ports = free_ports(5)
-            names = ("INFERENCE", "MANAGEMENT", "METRICS")
-            env = clean_environ(
-                {
-                    f"TS_{n}_ADDRESS": f"http://127.0.0.1:{p}"
-                    for n, p in zip(names, ports, strict=False)
-                }
-            )
-            env.update(
-                {"TS_GRPC_INFERENCE_PORT": str(ports[3]), "TS_GRPC_MANAGEMENT_PORT": str(ports[4])}
-            )
+            env = clean_environ(loopback_environ())
             ctl = [sys.executable, "-m", "scripts.torchserve_ctl"]
             where = ["--work-dir", str(work / f"ts{run}"), "--model-store", str(store)]
             start = time.perf_counter()

@@ -73,6 +73,7 @@ from training.abstain import ensemble_abstained
 from tsclient.client import TorchServeClient as TsClient
 from tsclient.keys import KeyStore
 from webui import ensemble as ensemble_rule
+from webui.ensemble import Ensemble
 
 log = logging.getLogger("robustness")
 
@@ -105,17 +106,17 @@ def load_predictors(weights_dir: Path) -> dict[str, Predictor]:
     return predictors
 
 
-def pool_weights(predictors: dict[str, Predictor]) -> dict[str, float]:
-    """The fitted pool's weight (config/ensemble.json) for each loaded model, by TorchServe name."""
-    rule = ensemble_rule.load()
+def pool_weights(predictors: dict[str, Predictor], rule: Ensemble) -> dict[str, float]:
+    """The pool's weight in `rule` for each loaded model, by TorchServe name."""
     return {m.name: rule.weights.get(m.arch, 0.0) for m in MODELS if m.name in predictors}
 
 
 def judged(
-    images: Sequence[np.ndarray], predictors: dict[str, Predictor], weights: dict[str, float]
+    images: Sequence[np.ndarray], predictors: dict[str, Predictor], rule: Ensemble | None
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """Per model (and, given the pool's weights, the ensemble): the calibrated distributions of
-    `images` and whether each answer abstains, as the handler and the web UI decide."""
+    """Per model (and, given the ensemble's `rule`, the ensemble): the calibrated distributions
+    of `images` and whether each answer abstains, as the handler and the web UI decide."""
+    weights = {} if rule is None else pool_weights(predictors, rule)
     probabilities, abstains, not_digit = {}, {}, []
     for name, predictor in predictors.items():
         parts = [predictor.judge(images[c : c + BATCH]) for c in range(0, len(images), BATCH)]
@@ -123,11 +124,11 @@ def judged(
         verdicts = [v for part in parts for v in part.verdicts]
         abstains[name] = np.array([a for a, _ in verdicts])
         not_digit.append(np.array([reason == NOT_A_DIGIT for _, reason in verdicts]))
-    if weights and len(probabilities) > 1:
+    if rule is not None and weights and len(probabilities) > 1:
         logs = [np.log(np.maximum(p, FLOOR)) for p in probabilities.values()]
         pooled = np.exp(pool(logs, [weights.get(name, 0.0) for name in probabilities]))
         probabilities[ENSEMBLE] = pooled
-        low = ensemble_rule.load().min_confidence / 100
+        low = rule.min_confidence / 100
         abstains[ENSEMBLE] = ensemble_abstained(pooled, np.all(not_digit, axis=0), low)
     return probabilities, abstains
 
@@ -146,11 +147,12 @@ def timed_preprocess(data: bytes) -> tuple[np.ndarray | None, int, str | None, f
 def run_in_process(
     samples: Sequence[Sample],
     predictors: dict[str, Predictor],
-    weights: dict[str, float] | None = None,
+    rule: Ensemble | None = None,
 ) -> list[Outcome]:
     """Preprocess every file (timed, one thread) and classify the results with every model and,
-    given the pool's `weights` by model, with the ensemble (the pool's top class, as the web UI
-    computes it; its abstention is recorded beside it, not counted against accuracy)."""
+    given the ensemble's `rule` (its pool weights and threshold), with the ensemble (the pool's
+    top class, as the web UI computes it; its abstention is recorded beside it, not counted
+    against accuracy)."""
     outcomes, images, where = [], [], []
     for i, sample in enumerate(samples):
         image, status, error, ms = timed_preprocess(sample.path.read_bytes())
@@ -160,7 +162,7 @@ def run_in_process(
             where.append(i)
     if not images:
         return outcomes
-    probabilities, abstains = judged(images, predictors, weights or {})
+    probabilities, abstains = judged(images, predictors, rule)
     for name, probs in probabilities.items():
         for row, i in enumerate(where):
             outcomes[i].predictions[name] = int(probs[row].argmax())
@@ -341,11 +343,11 @@ def in_process_path(
     """Path (a): results, the CNN's mistakes and the phone JPEG timing into the report; with
     --failures, every refused or misread file into that CSV."""
     predictors = load_predictors(args.weights_dir)
-    weights = pool_weights(predictors)
+    rule = ensemble_rule.load()
     models = [*predictors, ENSEMBLE] if len(predictors) > 1 else list(predictors)
     results, failed = {}, []
     for name, files in samples.items():
-        outcomes = run_in_process(files, predictors, weights)
+        outcomes = run_in_process(files, predictors, rule)
         results[name] = summarize(files, outcomes, models)
         report["mistakes"]["in_process_cnn"][name] = mistakes(files, outcomes, "mnist_cnn")
         failed += failures(name, files, outcomes, models)

@@ -97,6 +97,24 @@ class Thresholds:
         return self.detector.passes(self.detector.score(features, logits))
 
 
+def says_not_a_digit(
+    probabilities: np.ndarray,
+    scores: np.ndarray,
+    thresholds: Thresholds,
+    digit: np.ndarray | None = None,
+) -> np.ndarray:
+    """Per row, whether `decide` answers NOT_A_DIGIT: the evidence is low, the detector (its
+    verdicts `digit`, when there is one) refuses it, or the model is unsure without two
+    classes holding `unsure_mass` between them."""
+    probs = np.asarray(probabilities, np.float64)
+    top_two = np.sort(probs, axis=1)[:, -2:].sum(axis=1)
+    # not (x >= threshold), rather than x < threshold: a NaN distribution is no digit either
+    sure = probs.max(axis=1) >= thresholds.min_confidence
+    unsure = ~sure & ~(top_two >= thresholds.unsure_mass)
+    flagged = (np.asarray(scores, np.float64) < thresholds.min_score) | unsure
+    return flagged if digit is None else flagged | ~np.asarray(digit, bool)
+
+
 def decide(
     probabilities: np.ndarray, score: float, thresholds: Thresholds | None, digit: bool = True
 ) -> tuple[bool, str | None]:
@@ -104,16 +122,14 @@ def decide(
     the detector takes it for a digit."""
     if thresholds is None:
         return False, None
-    order = np.argsort(probabilities)[::-1]
-    first, second = float(probabilities[order[0]]), float(probabilities[order[1]])
-    if score < thresholds.min_score or not digit:
+    row = np.asarray(probabilities)[None]
+    if says_not_a_digit(row, np.array([score]), thresholds, np.array([digit]))[0]:
         return True, NOT_A_DIGIT
-    if first >= thresholds.min_confidence:
+    order = np.argsort(probabilities)[::-1]
+    if float(probabilities[order[0]]) >= thresholds.min_confidence:
         return False, None
-    if first + second >= thresholds.unsure_mass:
-        low, high = sorted((int(order[0]), int(order[1])))
-        return True, f"unsure: {low} or {high}"
-    return True, NOT_A_DIGIT
+    low, high = sorted((int(order[0]), int(order[1])))
+    return True, f"unsure: {low} or {high}"
 
 
 def abstained(

@@ -94,22 +94,29 @@ Span = tuple[int, int]  # a piece of a place: from one of its cut points to a la
 
 
 @dataclass(frozen=True)
-class Slot:
-    """One place of the line: the images it may be read as (`pieces`), each between two of its
-    cut points (`spans`; 0 is its left edge, the largest its right edge), and the pieces read
-    without a classifier (`default`: the group whole, or the even cuts of surely touching
-    digits). `resolve` keeps the row of pieces the classifier reads best."""
+class Layout:
+    """How a place is read: its pieces, each between two of its cut points (`spans`; 0 is its
+    left edge, the largest its right edge), the pieces read without a classifier (`default`:
+    the group whole, or the even cuts of surely touching digits), and each piece's size."""
 
-    pieces: tuple[Digit, ...]
     spans: tuple[Span, ...] = ((0, 1),)
     default: tuple[int, ...] = (0,)
     widths: tuple[float, ...] = (0.0,)  # of each piece, a share of the line's height
     heights: tuple[float, ...] = (1.0,)  # of each piece, a share of its group's height
 
+
+@dataclass(frozen=True)
+class Slot:
+    """One place of the line: the images it may be read as (`pieces`, laid out as `layout`
+    says). `resolve` keeps the row of pieces the classifier reads best."""
+
+    pieces: tuple[Digit, ...]
+    layout: Layout = Layout()
+
     @property
     def whole(self) -> tuple[Digit, ...]:
         """The digits read without the classifier."""
-        return tuple(self.pieces[i] for i in self.default)
+        return tuple(self.pieces[i] for i in self.layout.default)
 
 
 Masks = list[tuple[np.ndarray, Box]]  # the pixels and box of each digit
@@ -117,13 +124,10 @@ Masks = list[tuple[np.ndarray, Box]]  # the pixels and box of each digit
 
 @dataclass(frozen=True)
 class Place:
-    """A place of the line before framing: `Slot`'s fields as masks and boxes."""
+    """A place of the line before framing: its pieces as masks and boxes."""
 
     masks: Masks
-    spans: tuple[Span, ...] = ((0, 1),)
-    default: tuple[int, ...] = (0,)
-    widths: tuple[float, ...] = (0.0,)
-    heights: tuple[float, ...] = (1.0,)
+    layout: Layout = Layout()
 
 
 @dataclass(frozen=True)
@@ -409,7 +413,7 @@ def cut_group(
     widths = tuple(float((points[j] - points[i]).mean()) / height for i, j in kept)
     heights = tuple(piece_box.height / box.height for _, piece_box in masks)
     chosen = tuple(kept.index(s) for s in default if s in kept)
-    return Place(masks, tuple(kept), chosen, widths, heights)
+    return Place(masks, Layout(tuple(kept), chosen, widths, heights))
 
 
 def tight_box(keep: np.ndarray) -> Box:
@@ -484,7 +488,7 @@ def segment(found: FoundInk) -> list[Place]:
     places = places_of(groups, found.ink, height, search=True)
     if sum(len(place.masks) for place in places) > SEG.request_candidates:
         places = places_of(groups, found.ink, height, search=False)
-    found_digits = sum(len(place.default) for place in places)
+    found_digits = sum(len(place.layout.default) for place in places)
     if found_digits > MAX_DIGITS:
         raise ImageError(
             f"{found_digits} digits found: at most {MAX_DIGITS} are read at a time", status=422
@@ -527,11 +531,11 @@ def line_places(found: FoundInk) -> list[Place]:
     """`segment`'s places, where one digit read whole (or only noise) is the single-digit
     reader's own pixels, unchanged."""
     places = segment(found)
-    if not places or (len(places) == 1 and len(places[0].default) == 1):
+    if not places or (len(places) == 1 and len(places[0].layout.default) == 1):
         single = find_digit(found)
         place = places[0] if places else Place([single])
         masks = list(place.masks)
-        masks[place.default[0]] = single
+        masks[place.layout.default[0]] = single
         places = [replace(place, masks=masks)]
     return places
 
@@ -539,7 +543,7 @@ def line_places(found: FoundInk) -> list[Place]:
 def line_box(places: list[Place]) -> Box:
     """The box holding every digit of a line's places as read without a classifier (for one
     digit: `select_digit`'s box, so that `look` zooms on a single digit as `preprocess` does)."""
-    boxes = [place.masks[i][1] for place in places for i in place.default]
+    boxes = [place.masks[i][1] for place in places for i in place.layout.default]
     return Box(
         min(b.top for b in boxes),
         min(b.left for b in boxes),
@@ -564,10 +568,7 @@ def read_view(view: View[list[Place]]) -> list[Slot]:
             for keep, box in masks
         )
 
-    return [
-        Slot(framed(place.masks), place.spans, place.default, place.widths, place.heights)
-        for place in places
-    ]
+    return [Slot(framed(place.masks), place.layout) for place in places]
 
 
 def candidate_digits(slots: list[Slot]) -> list[Digit]:
@@ -611,10 +612,10 @@ def piece_score(confidence: float, width: float, height: float, digit: float | N
 Scores = list[float] | None  # the digit detector's score per candidate, None without one
 
 
-def best_path(slot: Slot, confidences: list[float], digits: Scores) -> tuple[int, ...]:
-    """The pieces (indices into `slot.pieces`) from the place's left edge to its right with the
+def best_path(layout: Layout, confidences: list[float], digits: Scores) -> tuple[int, ...]:
+    """The pieces (indices into the place's pieces) from its left edge to its right with the
     highest sum of `piece_score` (the default reading when no row of pieces spans it)."""
-    end = max((j for _, j in slot.spans), default=0)
+    end = max((j for _, j in layout.spans), default=0)
     best: dict[int, tuple[float, tuple[int, ...]]] = {0: (0.0, ())}
     for node in range(1, end + 1):
         options = [
@@ -622,32 +623,35 @@ def best_path(slot: Slot, confidences: list[float], digits: Scores) -> tuple[int
                 best[i][0]
                 + piece_score(
                     confidences[k],
-                    slot.widths[k],
-                    slot.heights[k],
+                    layout.widths[k],
+                    layout.heights[k],
                     None if digits is None else digits[k],
                 ),
                 (*best[i][1], k),
             )
-            for k, (i, j) in enumerate(slot.spans)
+            for k, (i, j) in enumerate(layout.spans)
             if j == node and i in best
         ]
         if options:
             best[node] = max(options, key=lambda option: option[0])
-    return best[end][1] if end in best and end > 0 else slot.default
+    return best[end][1] if end in best and end > 0 else layout.default
 
 
-def best_pieces(slot: Slot, confidences: list[float], digits: Scores) -> tuple[int, ...]:
+def best_pieces(layout: Layout, confidences: list[float], digits: Scores) -> tuple[int, ...]:
     """The pieces read for one place: its `best_path`, but a group that may be one digit stays
     whole when read whole at least `sure_whole` confidently (and the detector, if any, takes
     it for a digit), or at least as confidently as the weakest piece of that path."""
-    if len(slot.default) == 1:
-        whole = slot.default[0]
+    if len(layout.default) == 1:
+        whole = layout.default[0]
         looks = digits is None or digits[whole] >= 0.0
         if confidences[whole] >= SEG.sure_whole and looks:
-            return slot.default
-    path = best_path(slot, confidences, digits)
-    if len(slot.default) == 1 and min(confidences[k] for k in path) <= confidences[slot.default[0]]:
-        return slot.default
+            return layout.default
+    path = best_path(layout, confidences, digits)
+    if (
+        len(layout.default) == 1
+        and min(confidences[k] for k in path) <= confidences[layout.default[0]]
+    ):
+        return layout.default
     return path
 
 
@@ -659,7 +663,7 @@ def resolve(slots: list[Slot], confidences: list[float], digits: Scores = None) 
     for slot in slots:
         end = at + len(slot.pieces)
         mine = None if digits is None else digits[at:end]
-        chosen += [at + i for i in best_pieces(slot, confidences[at:end], mine)]
+        chosen += [at + i for i in best_pieces(slot.layout, confidences[at:end], mine)]
         at = end
     if len(chosen) > MAX_DIGITS:
         raise ImageError(

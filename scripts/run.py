@@ -21,8 +21,8 @@ import sys
 from collections.abc import Sequence
 
 from scripts.build_archives import build_archives
-from stack.cli import add_server_options
-from stack.foreground import Shutdown, stop_on_signals, wait_while
+from stack.cli import parse_server_args
+from stack.foreground import serve_until_stopped, wait_while
 from stack.gunicorn import GunicornError
 from stack.launcher import Launcher, configured_bind
 from stack.nginx import NginxError
@@ -33,30 +33,26 @@ log = logging.getLogger("run")
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Command-line options."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_server_options(parser, timeout=120.0)
-    return parser.parse_args(argv)
+    return parse_server_args(__doc__, 120.0, argv)
+
+
+def serve(args: argparse.Namespace) -> int:
+    """Build the archives, start the stack, and wait until a server exits on its own (1)."""
+    build_archives(model_store=args.model_store)
+    server = TorchServe(args.work_dir, args.model_store)
+    with Launcher(server, configured_bind(), ready_timeout=args.timeout) as stack:
+        log.info("web UI: %s  (Ctrl-C stops it)", stack.url)
+        status = wait_while(stack.running)
+        log.error("a server exited on its own: stopping the other")
+        return status
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: 0 after Ctrl-C/SIGTERM, 1 when a server failed or died."""
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     args = parse_args(argv)
-    try:
-        with stop_on_signals():
-            build_archives(model_store=args.model_store)
-            server = TorchServe(args.work_dir, args.model_store)
-            with Launcher(server, configured_bind(), ready_timeout=args.timeout) as stack:
-                log.info("web UI: %s  (Ctrl-C stops it)", stack.url)
-                status = wait_while(stack.running)
-                log.error("a server exited on its own: stopping the other")
-                return status
-    except Shutdown as exc:
-        log.info("%s: stopped", exc)
-        return 0
-    except (TorchServeError, GunicornError, NginxError, FileNotFoundError) as exc:
-        log.error("%s", exc)
-        return 1
+    errors = (TorchServeError, GunicornError, NginxError, FileNotFoundError)
+    return serve_until_stopped(lambda: serve(args), log, errors)
 
 
 if __name__ == "__main__":

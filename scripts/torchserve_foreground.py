@@ -17,8 +17,8 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from stack.cli import add_server_options
-from stack.foreground import Shutdown, stop_on_signals, wait_while
+from stack.cli import parse_server_args
+from stack.foreground import serve_until_stopped, wait_while
 from stack.torchserve import TorchServe, TorchServeError
 
 log = logging.getLogger("torchserve_foreground")
@@ -38,24 +38,18 @@ def supervise(server: TorchServe, timeout: float) -> int:
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Command-line options."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_server_options(parser, timeout=180.0)
-    return parser.parse_args(argv)
+    return parse_server_args(__doc__, 180.0, argv)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: the container's exit status."""
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     args = parse_args(argv)
-    try:
-        with stop_on_signals():
-            return supervise(TorchServe(args.work_dir, args.model_store), args.timeout)
-    except Shutdown as exc:
-        log.info("%s: TorchServe stopped", exc)
-        return 0
-    except TorchServeError as exc:
-        log.error("%s", exc)
-        return 1
+
+    def serve() -> int:
+        return supervise(TorchServe(args.work_dir, args.model_store), args.timeout)
+
+    return serve_until_stopped(serve, log, (TorchServeError,), "TorchServe stopped")
 
 
 if __name__ == "__main__":

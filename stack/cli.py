@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from pathlib import Path
 
 from stack.paths import DEFAULT_MODEL_STORE, DEFAULT_WORK_DIR
@@ -22,3 +23,12 @@ def add_server_options(parser: argparse.ArgumentParser, timeout: float) -> None:
         default=timeout,
         help=f"seconds to wait for READY (default: {timeout:g})",
     )
+
+
+def parse_server_args(
+    doc: str, timeout: float, argv: Sequence[str] | None = None
+) -> argparse.Namespace:
+    """`add_server_options` alone, for a script described by the first line of `doc`."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    add_server_options(parser, timeout)
+    return parser.parse_args(argv)

@@ -7,6 +7,7 @@ with stop_on_signals():
 from __future__ import annotations
 
 import contextlib
+import logging
 import signal
 import time
 from collections.abc import Callable, Iterator
@@ -44,3 +45,22 @@ def wait_while(alive: Callable[[], bool], poll: float = POLL_SECONDS) -> int:
     while alive():
         time.sleep(poll)
     return 1
+
+
+def serve_until_stopped(
+    serve: Callable[[], int],
+    log: logging.Logger,
+    errors: tuple[type[Exception], ...],
+    stopped: str = "stopped",
+) -> int:
+    """An entry point's exit status: `serve()`'s under `stop_on_signals`, 0 after SIGTERM/SIGINT
+    (logged as "<signal>: `stopped`"), 1 after one of `errors` (logged)."""
+    try:
+        with stop_on_signals():
+            return serve()
+    except Shutdown as exc:
+        log.info("%s: %s", exc, stopped)
+        return 0
+    except errors as exc:
+        log.error("%s", exc)
+        return 1

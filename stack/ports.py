@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from contextlib import ExitStack
+
+from stack.properties import env_name
 
 
 def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
@@ -32,9 +34,10 @@ def busy_ports(targets: Iterable[tuple[str, int]]) -> list[str]:
     return busy
 
 
-def loopback_overrides() -> dict[str, str]:
-    """Settings putting all five TorchServe listeners on free 127.0.0.1 ports."""
-    inference, management, metrics, grpc_inference, grpc_management = free_ports(5)
+def loopback_overrides(ports: Sequence[int] | None = None) -> dict[str, str]:
+    """Settings putting all five TorchServe listeners on 127.0.0.1: on `ports` (inference,
+    management, metrics, gRPC inference, gRPC management), by default five free ones."""
+    inference, management, metrics, grpc_inference, grpc_management = ports or free_ports(5)
     return {
         "inference_address": f"http://127.0.0.1:{inference}",
         "management_address": f"http://127.0.0.1:{management}",
@@ -44,3 +47,8 @@ def loopback_overrides() -> dict[str, str]:
         "grpc_management_address": "127.0.0.1",
         "grpc_management_port": str(grpc_management),
     }
+
+
+def loopback_environ(ports: Sequence[int] | None = None) -> dict[str, str]:
+    """`loopback_overrides` as the TS_<KEY> environment variables that set them."""
+    return {env_name(key): value for key, value in loopback_overrides(ports).items()}

@@ -39,10 +39,15 @@ def derived() -> dict[str, str]:
     return {"max_request_size": str(max_request_bytes())}
 
 
+def env_name(key: str) -> str:
+    """The environment variable that overrides a configuration key: TS_<KEY>."""
+    return f"TS_{key.upper()}"
+
+
 def env_overrides(props: Mapping[str, str], environ: Mapping[str, str]) -> dict[str, str]:
     """The TS_<KEY> environment variables that override known configuration keys."""
     keys = [*props, *EXTRA_OVERRIDABLE]
-    return {key: environ[f"TS_{key.upper()}"] for key in keys if f"TS_{key.upper()}" in environ}
+    return {key: environ[env_name(key)] for key in keys if env_name(key) in environ}
 
 
 def resolve_config(

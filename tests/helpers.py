@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
+import subprocess
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +37,21 @@ def gunicorn_for(server: TorchServe, log_path: Path) -> Gunicorn:
     (port,) = free_ports(1)
     urls = webui_environ(server.inference_url, server.management_url, server.key_file)
     return Gunicorn(f"127.0.0.1:{port}", clean_environ(urls), log_path)
+
+
+def wait_for_health(
+    url: str, process: subprocess.Popen, timeout: float, poll: float, log: Callable[[], str]
+) -> None:
+    """Poll GET <url>/api/health until it answers 200; fail the test, with `log()`, when
+    `process` exits first or `timeout` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with contextlib.suppress(requests.ConnectionError):
+            if requests.get(f"{url}/api/health", timeout=2).status_code == 200:
+                return
+        if process.poll() is not None or time.monotonic() > deadline:
+            pytest.fail(f"{url} did not come up: {log()}")
+        time.sleep(poll)
 
 
 def mnist_root() -> Path:

@@ -13,7 +13,14 @@ from typing import Any
 
 import numpy as np
 
-from recognition.abstention import UNSURE_MASS, Thresholds, abstained, evidence, fit_thresholds
+from recognition.abstention import (
+    UNSURE_MASS,
+    Thresholds,
+    abstained,
+    evidence,
+    fit_thresholds,
+    says_not_a_digit,
+)
 from recognition.calibration import pool, softmax
 
 FALSE_RATE = 0.01  # at most this share of validation digits may be abstained on
@@ -38,13 +45,9 @@ def not_a_digit(
     thresholds: Thresholds,
     digit: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Rows whose model answers "does not look like a digit" (as `decide` words it); `digit`:
-    the detector's verdicts, when the model has one."""
-    probs = softmax(logits, temperature)
-    top_two = np.sort(probs, axis=1)[:, -2:].sum(axis=1)
-    unsure = (probs.max(axis=1) < thresholds.min_confidence) & (top_two < thresholds.unsure_mass)
-    flagged = (evidence(logits) < thresholds.min_score) | unsure
-    return flagged if digit is None else flagged | ~digit
+    """Rows whose model answers "does not look like a digit" (`says_not_a_digit` on its raw
+    logits); `digit`: the detector's verdicts, when the model has one."""
+    return says_not_a_digit(softmax(logits, temperature), evidence(logits), thresholds, digit)
 
 
 def pooled(

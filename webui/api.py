@@ -20,16 +20,24 @@ def error_response(status: int, message: str) -> tuple[Response, int]:
     return jsonify(error=message), status
 
 
-@bp.post("/predict")
-def predict() -> tuple[Response, int]:
-    """Send one image to both models concurrently and answer with the merged result."""
-    start = time.perf_counter()
+def admitted_image() -> bytes | tuple[Response, int]:
+    """The request's image when it is valid and may run now, else the answer refusing it."""
     try:
         data = read_image(request, current_app.config["MAX_IMAGE_BYTES"])
     except PayloadError as exc:
         return error_response(exc.status, str(exc))
     if not shedding.admit(data):
         return shedding.busy_response(), 503
+    return data
+
+
+@bp.post("/predict")
+def predict() -> tuple[Response, int]:
+    """Send one image to both models concurrently and answer with the merged result."""
+    start = time.perf_counter()
+    data = admitted_image()
+    if not isinstance(data, bytes):
+        return data
     replies = get_client().predict_all(data)
     status, body = merge(replies, 1000 * (time.perf_counter() - start), ensemble.current())
     return jsonify(body), status
@@ -44,12 +52,9 @@ def explain() -> tuple[Response, int]:
         return error_response(
             400, f"unknown model {role[:40]!r}: use one of {sorted(client.models)}"
         )
-    try:
-        data = read_image(request, current_app.config["MAX_IMAGE_BYTES"])
-    except PayloadError as exc:
-        return error_response(exc.status, str(exc))
-    if not shedding.admit(data):
-        return shedding.busy_response(), 503
+    data = admitted_image()
+    if not isinstance(data, bytes):
+        return data
     status, body = explanation(role, client.explain(role, data))
     return jsonify(body), status
 

@@ -17,6 +17,7 @@ from evalsets.read import Sample, load_set
 from recognition.models import build_model, save_checkpoint
 from recognition.preprocessing import preprocess
 from tests.evalsets.tiny_mnist import make_sets, write_tiny_mnist
+from webui.ensemble import Ensemble
 
 pytestmark = pytest.mark.unit
 
@@ -88,7 +89,7 @@ def test_in_process_answers_are_each_files_own_prediction(sets: Path, weights: P
     assert list(predictors) == ["mnist_mlp", "mnist_cnn"]
     samples = load_set(sets / "canvas") + load_set(sets / "lowres") + load_set(sets / "sklearn")
     weights = {"mnist_mlp": 0.3, "mnist_cnn": 0.7}
-    outcomes = robustness.run_in_process(samples, predictors, weights)
+    outcomes = robustness.run_in_process(samples, predictors, Ensemble({"mlp": 0.3, "cnn": 0.7}))
     for sample, outcome in zip(samples, outcomes, strict=True):
         image = preprocess(sample.path.read_bytes())
         probs = {n: p.probabilities([image])[0] for n, p in predictors.items()}

@@ -169,7 +169,7 @@ def pair_of_rings() -> tuple[list[Slot], int]:
     ring(img, 78)
     ring(img, 200)
     slots = read_line(png_bytes(img))
-    return slots, slots[0].default[0]
+    return slots, slots[0].layout.default[0]
 
 
 def confidences(count: int, whole_at: int, whole: float, pieces: float) -> list[float]:
@@ -239,8 +239,8 @@ def test_two_slanted_ones_joined_by_a_stroke_may_be_cut_between_them() -> None:
     cv2.line(img, (48, 100), (90, 100), INK, 4)
     ring(img, 250)
     pair = read_line(png_bytes(img))[0]
-    end = max(j for _, j in pair.spans)
-    boxes = {span: digit.box for span, digit in zip(pair.spans, pair.pieces, strict=True)}
+    end = max(j for _, j in pair.layout.spans)
+    boxes = {span: digit.box for span, digit in zip(pair.layout.spans, pair.pieces, strict=True)}
     splits = [
         (boxes[(0, k)], boxes[(k, end)])
         for k in range(1, end)

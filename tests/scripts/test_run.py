@@ -11,16 +11,15 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import requests
 
-from stack.ports import free_ports
+from stack.ports import free_ports, loopback_environ
 from stack.torchserve import TorchServe
 from tests.conftest import clean_environ
-from tests.helpers import REPO_ROOT
+from tests.helpers import REPO_ROOT, wait_for_health
 from tests.webui.conftest import drawn_zero
 
 pytestmark = pytest.mark.integration
@@ -58,14 +57,10 @@ def repository_copy(target: Path, weights: Path) -> Path:
 def test_run_script_serves_the_ui_and_stops_everything_on_ctrl_c(torchserve, tmp_path):
     weights = torchserve.server.model_store.parent / "weights"  # what the fixture served
     root = repository_copy(tmp_path / "repo", weights)
-    inference, management, metrics, grpc_i, grpc_m, ui = free_ports(6)
+    *listeners, ui = free_ports(6)
     env = {
         **clean_environ(),
-        "TS_INFERENCE_ADDRESS": f"http://127.0.0.1:{inference}",
-        "TS_MANAGEMENT_ADDRESS": f"http://127.0.0.1:{management}",
-        "TS_METRICS_ADDRESS": f"http://127.0.0.1:{metrics}",
-        "TS_GRPC_INFERENCE_PORT": str(grpc_i),
-        "TS_GRPC_MANAGEMENT_PORT": str(grpc_m),
+        **loopback_environ(listeners),
         "GUNICORN_BIND": f"127.0.0.1:{ui}",
         "GUNICORN_WORKERS": "1",
     }
@@ -84,16 +79,7 @@ def test_run_script_serves_the_ui_and_stops_everything_on_ctrl_c(torchserve, tmp
     server = TorchServe(root / "run" / "torchserve", root / "model_store", environ=env)
     url = f"http://127.0.0.1:{ui}"
     try:
-        deadline = time.monotonic() + 150
-        while True:
-            try:
-                if requests.get(f"{url}/api/health", timeout=2).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            assert process.poll() is None, (tmp_path / "run.log").read_text()[-3000:]
-            assert time.monotonic() < deadline, "the web UI did not come up"
-            time.sleep(0.5)
+        wait_for_health(url, process, 150, 0.5, lambda: (tmp_path / "run.log").read_text()[-3000:])
         health = requests.get(f"{url}/api/health", timeout=5).json()
         assert health["status"] == "ok", health
         response = requests.post(

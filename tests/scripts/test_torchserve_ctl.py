@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,8 +11,9 @@ import requests
 
 from scripts import torchserve_ctl as ctl
 from stack.paths import DEFAULT_WORK_DIR
-from stack.ports import free_ports
+from stack.ports import loopback_environ
 from stack.torchserve import TorchServe
+from tests.conftest import clean_environ
 from tests.helpers import REPO_ROOT, LiveTorchServe, canvas_digit
 
 
@@ -39,15 +39,8 @@ def test_cli_start_status_stop_leaves_the_other_server_alone(
     torchserve: LiveTorchServe, tmp_path: Path
 ) -> None:
     """A second instance from the CLI, placed by TS_* variables; stopping it spares the first."""
-    inference, management, metrics, grpc_i, grpc_m = free_ports(5)
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("TS_")},
-        "TS_INFERENCE_ADDRESS": f"http://127.0.0.1:{inference}",
-        "TS_MANAGEMENT_ADDRESS": f"http://127.0.0.1:{management}",
-        "TS_METRICS_ADDRESS": f"http://127.0.0.1:{metrics}",
-        "TS_GRPC_INFERENCE_PORT": str(grpc_i),
-        "TS_GRPC_MANAGEMENT_PORT": str(grpc_m),
-    }
+    env = {**clean_environ(), **loopback_environ()}
+    inference = env["TS_INFERENCE_ADDRESS"]
     work = tmp_path / "work"
     store = torchserve.server.model_store
     args = ["--work-dir", str(work), "--model-store", str(store)]
@@ -66,14 +59,14 @@ def test_cli_start_status_stop_leaves_the_other_server_alone(
     started = cli("start", "--no-build", "--timeout", "120")
     try:
         assert started.returncode == 0, started.stderr
-        assert f"http://127.0.0.1:{inference}" in started.stdout
+        assert inference in started.stdout
         assert "mnist_cnn: READY" in started.stdout
         second = TorchServe(work, store, environ=env)
         assert second.is_running()
         assert (work / "logs" / "ts_log.log").is_file()
         assert (work / "tmp" / ".model_server.pid").is_file()
         response = requests.post(
-            f"http://127.0.0.1:{inference}/predictions/mnist_cnn",
+            f"{inference}/predictions/mnist_cnn",
             data=canvas_digit(),
             headers={**second.auth("inference"), "Content-Type": "image/png"},
             timeout=30,
@@ -86,7 +79,7 @@ def test_cli_start_status_stop_leaves_the_other_server_alone(
         old = second.keys()["inference"]
         new = second.renew_key("inference")
         assert new != old
-        ping = f"http://127.0.0.1:{inference}/ping"
+        ping = f"{inference}/ping"
         assert (
             requests.get(ping, headers={"Authorization": f"Bearer {old}"}, timeout=10).status_code
             == 400

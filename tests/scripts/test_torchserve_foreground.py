@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
 import subprocess
 import sys
@@ -13,6 +12,8 @@ from pathlib import Path
 import psutil
 import pytest
 
+from stack.properties import env_name
+from tests.conftest import clean_environ
 from tests.helpers import REPO_ROOT, loopback_overrides
 
 pytestmark = pytest.mark.integration
@@ -22,8 +23,8 @@ READY_TIMEOUT = 120.0
 
 def start_runner(work_dir: Path, model_store: Path) -> tuple[subprocess.Popen, dict[str, str]]:
     """Start the foreground runner on free loopback ports; returns it and its environment."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TS_")}
-    env.update({f"TS_{key.upper()}": value for key, value in loopback_overrides().items()})
+    env = clean_environ()
+    env.update({env_name(key): value for key, value in loopback_overrides().items()})
     with (work_dir.parent / "runner.log").open("wb") as log:
         runner = subprocess.Popen(
             [

@@ -12,7 +12,6 @@ import os
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,7 +21,7 @@ import requests
 from PIL import Image
 
 from stack.ports import free_ports
-from tests.helpers import REPO_ROOT, drawn_letter, read_right_by_both
+from tests.helpers import REPO_ROOT, drawn_letter, read_right_by_both, wait_for_health
 from webui.shedding import Lanes
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.data]
@@ -93,16 +92,7 @@ def ui_url(torchserve, chromium_path, lane_dir) -> Iterator[str]:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if requests.get(f"{url}/api/health", timeout=2).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"gunicorn did not come up: {server.stderr.read().decode()[-2000:]}")
-            time.sleep(0.2)
+        wait_for_health(url, server, 30, 0.2, lambda: server.stderr.read().decode()[-2000:])
         yield url
     finally:
         server.terminate()
