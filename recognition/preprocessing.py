@@ -87,7 +87,8 @@ class LightingTunables:
     bright_scene: float = 0.5  # a photo whose median is at least this: dark ink on paper
     sharp_closing: float = 0.08  # full-resolution closing window, share of the shorter side
     fat_depth: float = 0.5  # what the narrow closing filled at least this share as deep as its
-    fat_margin: float = 1.5  # …deepest is a stroke; both closings span this times the widest
+    fat_margin: float = 1.5  # …deepest is a stroke; both closings span this times the widest…
+    fat_contact: float = 1.0  # …unless it runs along the border, touching it this many widths
 
 
 @dataclass(frozen=True)
@@ -655,17 +656,22 @@ def _even_despite_fat_strokes(paper: np.ndarray, narrow: np.ndarray) -> float | 
 
 def widest_stroke(paper: np.ndarray, closed: np.ndarray) -> float:
     """Width in pixels of the widest dark structure that a closing (`closed`, of `paper`)
-    filled, where it filled at least `fat_depth` as deep as it did anywhere, away from the
-    image border (a desk, a shadow or a sheet's edge runs off the frame; a stroke seldom)."""
+    filled, where it filled at least `fat_depth` as deep as it did anywhere. One that runs
+    along the image border (touching it over more than `fat_contact` times its width: a desk,
+    a shadow, a sheet's edge) is no stroke; one that crosses it (a tight crop) is."""
     depth = closed - paper
     deepest = float(depth.max())
     if deepest <= 0:
         return 0.0
     strokes = (depth >= LIGHT.fat_depth * deepest).astype(np.uint8)
-    _, labels, stats, _ = cv2.connectedComponentsWithStats(strokes, connectivity=8)
-    off_border = np.r_[False, ~_touches_border(stats[1:], strokes.shape)]
-    strokes = off_border[labels].astype(np.uint8)
-    return 2.0 * float(cv2.distanceTransform(strokes, cv2.DIST_L2, 3).max())
+    count, labels, _, _ = cv2.connectedComponentsWithStats(strokes, connectivity=8)
+    distance = cv2.distanceTransform(strokes, cv2.DIST_L2, 3)
+    widths = np.zeros(count, np.float32)
+    np.maximum.at(widths, labels.ravel(), 2.0 * distance.ravel())
+    ring = np.concatenate([labels[0], labels[-1], labels[1:-1, 0], labels[1:-1, -1]])
+    contact = np.bincount(ring, minlength=count)
+    strokes_only = (contact <= LIGHT.fat_contact * widths)[1:]
+    return float(widths[1:][strokes_only].max(initial=0.0))
 
 
 def analyse_lighting(grey: np.ndarray) -> Lighting:
