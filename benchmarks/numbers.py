@@ -63,10 +63,16 @@ LENGTH_GROUPS = {"2–6": range(2, 7), "7–10": range(7, 11)}
 TARGETS = {"2–6": 0.95, "7–10": 0.90}
 
 
+def read_digits(predictor: Predictor, slots: list[Slot]) -> tuple[np.ndarray, list[int]]:
+    """One model's calibrated probabilities for a line's candidates, and the indices of those
+    `resolve` reads (with the model's digit scores), as the handler does."""
+    probabilities, _, scores = predictor.judge(candidates(slots))
+    return probabilities, resolve(slots, probabilities.max(axis=1).tolist(), scores)
+
+
 def read_number(predictor: Predictor, slots: list[Slot]) -> str:
     """The number one model reads in a line's slots (arg-max per digit)."""
-    probabilities, _, scores = predictor.judge(candidates(slots))
-    chosen = resolve(slots, probabilities.max(axis=1).tolist(), scores)
+    probabilities, chosen = read_digits(predictor, slots)
     return "".join(str(int(probabilities[i].argmax())) for i in chosen)
 
 
@@ -142,8 +148,7 @@ def single_digits(data_root: str | None, predictor: Predictor) -> dict[str, Any]
         if len(digits) == 1:
             whole += 1
             identical += bool(np.array_equal(digits[0].image, preprocess(data)))
-        probabilities, _, scores = predictor.judge(candidates(slots))
-        chosen = resolve(slots, probabilities.max(axis=1).tolist(), scores)
+        _, chosen = read_digits(predictor, slots)
         verified += len(chosen) == 1
         if len(chosen) != 1 or len(digits) != 1:
             split.append(index)

@@ -97,22 +97,27 @@ class Thresholds:
         return self.detector.passes(self.detector.score(features, logits))
 
 
+def _flagged(top: Any, top_two: Any, score: Any, digit: Any, thresholds: Thresholds) -> Any:
+    """The NOT_A_DIGIT rule, for one image (NumPy scalars) or many (arrays): the evidence is
+    low, the detector refuses it, or the model is unsure without two classes holding
+    `unsure_mass` between them. Not (x >= threshold), rather than x < threshold: a NaN
+    distribution is no digit either."""
+    unsure = ~((top >= thresholds.min_confidence) | (top_two >= thresholds.unsure_mass))
+    return (score < thresholds.min_score) | unsure | ~digit
+
+
 def says_not_a_digit(
     probabilities: np.ndarray,
     scores: np.ndarray,
     thresholds: Thresholds,
     digit: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Per row, whether `decide` answers NOT_A_DIGIT: the evidence is low, the detector (its
-    verdicts `digit`, when there is one) refuses it, or the model is unsure without two
-    classes holding `unsure_mass` between them."""
+    """Per row, whether `decide` answers NOT_A_DIGIT (`digit`: the detector's verdicts, when
+    there is one)."""
     probs = np.asarray(probabilities, np.float64)
     top_two = np.sort(probs, axis=1)[:, -2:].sum(axis=1)
-    # not (x >= threshold), rather than x < threshold: a NaN distribution is no digit either
-    sure = probs.max(axis=1) >= thresholds.min_confidence
-    unsure = ~sure & ~(top_two >= thresholds.unsure_mass)
-    flagged = (np.asarray(scores, np.float64) < thresholds.min_score) | unsure
-    return flagged if digit is None else flagged | ~np.asarray(digit, bool)
+    passed = np.True_ if digit is None else np.asarray(digit, bool)
+    return _flagged(probs.max(axis=1), top_two, np.asarray(scores, np.float64), passed, thresholds)
 
 
 def decide(
@@ -122,11 +127,11 @@ def decide(
     the detector takes it for a digit."""
     if thresholds is None:
         return False, None
-    row = np.asarray(probabilities)[None]
-    if says_not_a_digit(row, np.array([score]), thresholds, np.array([digit]))[0]:
-        return True, NOT_A_DIGIT
     order = np.argsort(probabilities)[::-1]
-    if float(probabilities[order[0]]) >= thresholds.min_confidence:
+    first, second = np.float64(probabilities[order[0]]), np.float64(probabilities[order[1]])
+    if _flagged(first, first + second, np.float64(score), np.bool_(digit), thresholds):
+        return True, NOT_A_DIGIT
+    if first >= thresholds.min_confidence:
         return False, None
     low, high = sorted((int(order[0]), int(order[1])))
     return True, f"unsure: {low} or {high}"

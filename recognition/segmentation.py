@@ -60,7 +60,8 @@ class Segmenting:
     sure_width: float = 2.5  # …and one wider than this does (1 MNIST digit in 4000 is 2)…
     digit_width: float = 0.8  # …about this wide each (MNIST's median width over height)
     cut_window: float = 0.3  # a cut is sought this share of a digit's width around its place
-    sure_whole: float = 0.999  # a maybe-touching group read whole at least this confidently is one
+    sure_whole: float = 0.999  # a maybe-touching group read whole at least this confidently is one…
+    whole_digit: float = 0.0  # …if the digit detector's score (a logit) for it is at least this
     smooth: float = 0.06  # the ink profile is smoothed over this share of the height…
     valley: float = 0.08  # …and a column lowest within this distance either side may be a cut
     same_cut: float = 0.05  # cuts closer than this are one
@@ -639,20 +640,16 @@ def best_path(layout: Layout, confidences: list[float], digits: Scores) -> tuple
 
 def best_pieces(layout: Layout, confidences: list[float], digits: Scores) -> tuple[int, ...]:
     """The pieces read for one place: its `best_path`, but a group that may be one digit stays
-    whole when read whole at least `sure_whole` confidently (and the detector, if any, takes
-    it for a digit), or at least as confidently as the weakest piece of that path."""
-    if len(layout.default) == 1:
-        whole = layout.default[0]
-        looks = digits is None or digits[whole] >= 0.0
-        if confidences[whole] >= SEG.sure_whole and looks:
-            return layout.default
-    path = best_path(layout, confidences, digits)
-    if (
-        len(layout.default) == 1
-        and min(confidences[k] for k in path) <= confidences[layout.default[0]]
-    ):
+    whole when read whole at least `sure_whole` confidently (and the detector, if any, scores
+    it at least `whole_digit`), or at least as confidently as the weakest piece of that path."""
+    if len(layout.default) != 1:
+        return best_path(layout, confidences, digits)
+    whole = layout.default[0]
+    looks = digits is None or digits[whole] >= SEG.whole_digit
+    if confidences[whole] >= SEG.sure_whole and looks:
         return layout.default
-    return path
+    path = best_path(layout, confidences, digits)
+    return layout.default if min(confidences[k] for k in path) <= confidences[whole] else path
 
 
 def resolve(slots: list[Slot], confidences: list[float], digits: Scores = None) -> list[int]:

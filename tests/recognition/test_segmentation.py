@@ -6,6 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
+from benchmarks.numbers import read_digits
 from recognition.limits import MAX_DIGITS
 from recognition.predictor import Predictor
 from recognition.preprocessing import ImageError, preprocess
@@ -292,8 +293,7 @@ def cnn() -> Predictor:
 def read_with(predictor: Predictor, data: bytes) -> tuple[str, list[tuple[int, int, int, int]]]:
     """The number a model reads in an image, and the boxes of its digits."""
     slots = read_line(data)
-    probabilities, _, scores = predictor.judge(candidates(slots))
-    chosen = resolve(slots, probabilities.max(axis=1).tolist(), scores)
+    probabilities, chosen = read_digits(predictor, slots)
     digits = candidate_digits(slots)
     number = "".join(str(int(probabilities[i].argmax())) for i in chosen)
     return number, [digits[i].box for i in chosen]
