@@ -72,6 +72,8 @@ class LightingTunables:
 
     sample_pixels: int = 16_384  # pixels subsampled for image statistics
     polarity_pixels: int = 4096  # pixels subsampled for the histogram skew that sets polarity
+    weak_skew: float = 0.5  # a skew weaker than this (ink ~40–60 % of the pixels) says nothing…
+    border_majority: float = 0.6  # …then this share of the border on one side is background
     small_side: int = 128  # shorter side of the copy that lighting is analysed on
     flat_percentiles: tuple[int, int, int] = (2, 50, 98)  # low, typical, high closed-paper level
     flat_spread: float = 0.08  # closed paper spread (2–98 %) under this share of its level: even
@@ -574,15 +576,37 @@ def _sample(img: np.ndarray, target: int = LIGHT.sample_pixels) -> np.ndarray:
     return img[::step, ::step]
 
 
+def _ring(img: np.ndarray) -> np.ndarray:
+    """The outermost pixels of an image."""
+    return np.concatenate([img[0], img[-1], img[1:-1, 0], img[1:-1, -1]])
+
+
 def ink_is_dark(grey: np.ndarray) -> bool:
     """True when the ink is darker than the background (the background is the majority).
 
     The ink is the long tail of the histogram: its skew is negative for dark ink. Unlike
-    percentiles, this holds however few pixels the ink covers.
+    percentiles, this holds however few pixels the ink covers. When the ink covers about as
+    much as the background (a fat digit filling a tight crop or a stretched cell) the skew says
+    nothing, and the background is what most of the image's border shows.
     """
+    skew, by_border = _polarity_cues(grey)
+    return by_border if by_border is not None else skew <= 0.0
+
+
+def _polarity_cues(grey: np.ndarray) -> tuple[float, bool | None]:
+    """The histogram's skew, and whether the ink is dark going by the border's majority when
+    the skew is too weak to tell (None when it is not, or the border is split)."""
     sample = _sample(grey, LIGHT.polarity_pixels).astype(np.float32)
-    centred = sample - sample.mean()
-    return bool(float((centred * centred * centred).mean()) <= 0.0)
+    mean = float(sample.mean())
+    centred = sample - mean
+    spread = float((centred * centred).mean())
+    skew = float((centred * centred * centred).mean()) / max(spread, 1e-12) ** 1.5
+    if abs(skew) >= LIGHT.weak_skew:
+        return skew, None
+    bright_border = float((_ring(grey) > mean).mean())
+    if max(bright_border, 1.0 - bright_border) < LIGHT.border_majority:
+        return skew, None
+    return skew, bright_border >= LIGHT.border_majority
 
 
 def _odd(n: float) -> int:
@@ -633,8 +657,7 @@ class Lighting:
 
 def _border_share(mask: np.ndarray) -> float:
     """Share of the outermost pixels of an image that are set in `mask`."""
-    ring = np.concatenate([mask[0], mask[-1], mask[1:-1, 0], mask[1:-1, -1]])
-    return float(ring.mean())
+    return float(_ring(mask).mean())
 
 
 def _even_despite_fat_strokes(paper: np.ndarray, narrow: np.ndarray) -> float | None:
@@ -668,7 +691,7 @@ def widest_stroke(paper: np.ndarray, closed: np.ndarray) -> float:
     distance = cv2.distanceTransform(strokes, cv2.DIST_L2, 3)
     widths = np.zeros(count, np.float32)
     np.maximum.at(widths, labels.ravel(), 2.0 * distance.ravel())
-    ring = np.concatenate([labels[0], labels[-1], labels[1:-1, 0], labels[1:-1, -1]])
+    ring = _ring(labels)
     contact = np.bincount(ring, minlength=count)
     strokes_only = (contact <= LIGHT.fat_contact * widths)[1:]
     return float(widths[1:][strokes_only].max(initial=0.0))
@@ -712,8 +735,7 @@ def analyse_lighting(grey: np.ndarray) -> Lighting:
     if level is not None:
         return Lighting(dark, level)
     fat = LIGHT.fat_margin * widest_stroke(papers[dark], closed[dark]) / side
-    narrow = 1 / LIGHT.narrow_closing
-    follow_share = min(narrow, max(1 / LIGHT.follow_closing, fat))
+    follow_share = max(1 / LIGHT.follow_closing, fat)
     follow = _morph(papers[dark], cv2.MORPH_CLOSE, _odd(side * follow_share))
     height, width = grey.shape
     smooth = cv2.resize(follow, (width, height), interpolation=cv2.INTER_LINEAR)
@@ -722,7 +744,7 @@ def analyse_lighting(grey: np.ndarray) -> Lighting:
     levels = cv2.convertScaleAbs(grey, alpha=255.0)  # 8 bits: twice as fast, precise enough
     if not dark:
         levels = 255 - levels
-    sharp_share = min(narrow, max(LIGHT.sharp_closing, fat))
+    sharp_share = max(LIGHT.sharp_closing, fat)
     sharp = _morph(levels, cv2.MORPH_CLOSE, _odd(sharp_share * min(height, width)))
     return Lighting(dark, np.minimum(smooth, sharp.astype(np.float32) / 255.0))
 

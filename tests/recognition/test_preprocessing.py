@@ -89,6 +89,32 @@ def test_only_a_faint_cell_is_stretched() -> None:
     assert stretch_faint_cell(full) is full
 
 
+def fat_cell(side: int, dark_ink: bool) -> np.ndarray:
+    """A fat '4' binarised into a 16×16 cell that it fills edge to edge (as scanned forms are),
+    its ink over half of the cell, enlarged (nearest) to `side`."""
+    img = draw_four(height=0.8, width=round(0.35 * 0.8 * 280))
+    ys, xs = np.nonzero(img < 128)
+    crop = img[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
+    cell = np.where(cv2.resize(crop, (16, 16), interpolation=cv2.INTER_AREA) < 128, 0, 255)
+    cell = cell.astype(np.uint8) if dark_ink else (255 - cell).astype(np.uint8)
+    return cv2.resize(cell, (side, side), interpolation=cv2.INTER_NEAREST)
+
+
+@pytest.mark.parametrize("dark_ink", [True, False])
+@pytest.mark.parametrize("side", [16, 64])
+def test_a_fat_digit_filling_its_cell_keeps_its_polarity(side: int, dark_ink: bool) -> None:
+    """Ink on most of the image defeats the histogram's skew; the border, mostly background
+    even where strokes touch it, tells the polarity (it came out inverted: the gaps between the
+    strokes were read as the digit)."""
+    cell = fat_cell(side, dark_ink)
+    ink = cell < 128 if dark_ink else cell > 128
+    assert ink.mean() > 0.5
+    framed = np.pad(cell, side // 4, constant_values=255 if dark_ink else 0)
+    image = preprocess(encode(cell))
+    check_model_input(image)
+    assert similarity(image, preprocess(encode(framed))) > 0.95
+
+
 @pytest.mark.parametrize(("ink", "paper"), [(0, 255), (255, 0), (40, 200), (220, 30)])
 def test_polarity_does_not_matter(reference: np.ndarray, ink: int, paper: int) -> None:
     image = preprocess(encode(draw_four(ink=ink, paper=paper)))
@@ -241,16 +267,23 @@ def test_sheet_edge_and_desk_are_ignored(reference: np.ndarray) -> None:
 
 
 @pytest.mark.parametrize(
-    "stroke,centre", [(0.22, (0.5, 0.5)), (0.3, (0.5, 0.5)), (0.25, (0.5, 0.8))]
+    "stroke,centre,height",
+    [
+        (0.22, (0.5, 0.5), 0.45),
+        (0.3, (0.5, 0.5), 0.45),
+        (0.25, (0.5, 0.8), 0.45),
+        (0.35, (0.5, 0.5), 0.45),
+        (0.3, (0.5, 0.5), 0.6),
+    ],
 )
 def test_a_marker_digit_under_uneven_light_keeps_its_strokes(
-    stroke: float, centre: tuple[float, float]
+    stroke: float, centre: tuple[float, float], height: float
 ) -> None:
     """A felt-marker '4' whose strokes are a fifth to a third of its height, photographed under
-    vignetting, also cropped so tight that its stem runs off the bottom: the lighting map must
-    not take the fat strokes for paper in shadow (which left only their edges: a sliver read as
-    a 1). It comes out as the same '4' on even paper does."""
-    height = 0.45
+    vignetting, also cropped so tight that its stem runs off the bottom, or so fat that its
+    strokes are a sixth of the frame: the lighting map must not take the fat strokes for paper
+    in shadow (which left only their edges: a sliver read as a 1). It comes out as the same '4'
+    on even paper does."""
     width = round(stroke * height * min(PHOTO))
     img = draw_four(PHOTO, height=height, centre=centre, width=width, ink=30, paper=225)
     ys, xs = np.mgrid[0 : PHOTO[0], 0 : PHOTO[1]].astype(np.float32)
