@@ -174,6 +174,7 @@ class PaperTunables:
     min_closing: int = 5  # …but at least this many pixels
     median: int = 5  # median filter against grain and JPEG noise before the split
     contrast: float = 0.06  # paper at least this much brighter (levels in [0, 1]) than around it
+    surround_percentile: int = 25  # the surround's level, of what lies below Otsu's split
     min_share: float = 0.005  # paper covering less of the frame than this is not looked for…
     max_share: float = 0.7  # …nor more than this: the paper is the frame, the usual case
     rectangular: float = 0.85  # its area over that of its smallest enclosing rectangle
@@ -837,14 +838,14 @@ def _edge_step(closed: np.ndarray, mask: np.ndarray) -> float:
     return float(np.median(closed[inner])) - float(np.median(closed[outer]))
 
 
-def _paper_and_surround(grey: np.ndarray) -> tuple[np.ndarray, np.ndarray, int, np.ndarray]:
-    """8-bit levels (median-filtered), their closing, the Otsu level between paper and surround
-    in the closing, and the 0/1 mask of the brighter side."""
+def _paper_and_surround(grey: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """8-bit levels (median-filtered), their closing, and the Otsu level between paper and
+    surround in the closing."""
     levels = cv2.medianBlur(cv2.convertScaleAbs(grey, alpha=255.0), PAPER.median)
     side = min(grey.shape)
     closed = _morph(levels, cv2.MORPH_CLOSE, _odd(max(PAPER.min_closing, PAPER.closing * side)))
-    split, bright = cv2.threshold(closed, 0, 1, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    return levels, closed, int(split), bright
+    split, _ = cv2.threshold(closed, 0, 1, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    return levels, closed, int(split)
 
 
 def _holds_thin_ink(ink: np.ndarray, paper: np.ndarray, side: int) -> bool:
@@ -854,22 +855,17 @@ def _holds_thin_ink(ink: np.ndarray, paper: np.ndarray, side: int) -> bool:
     return PAPER.min_ink <= share <= PAPER.max_ink and stroke_width(ink) <= PAPER.thin_ink * side
 
 
-def find_paper(grey: np.ndarray) -> tuple[np.ndarray, Box] | None:
-    """A sheet, card or pasted patch brighter than its surround and only part of the frame: its
-    mask (the edge inset) and box, or None when the paper is the frame (the usual case).
-
-    A closing lifts the ink off the paper; the closed image splits (Otsu) into paper and
-    surround. The paper must be a bright rectangle, seen at any tilt or in perspective, with a
-    sharp edge, holding thin dark structures (ink) on a small share of it: a bright digit drawn
-    on black is no sheet, its shape is not a filled rectangle or its "ink" (the hole of a 0) is
-    not thin.
-    """
-    if max(grey.shape) <= DECODE.small_image:
-        return None
-    levels, closed, split, bright = _paper_and_surround(grey)
+def _paper_above(
+    levels: np.ndarray, closed: np.ndarray, split: float, *, shaded: bool = False
+) -> tuple[np.ndarray, Box] | None:
+    """The sheet that the closed levels above `split` make, if they make one (`find_paper`).
+    On `shaded` paper the ink is what the closing lifted off it by half the paper's step over
+    the surround, so that the paper's shadowed part is not taken for ink."""
+    bright = (closed > split).astype(np.uint8)
     if not bright.any() or bright.all():
         return None
-    step = float(np.median(closed[bright > 0])) - float(np.median(closed[bright == 0]))
+    surround = float(np.median(closed[bright == 0]))
+    step = float(np.median(closed[bright > 0])) - surround
     outline = _paper_contour(bright) if step >= PAPER.contrast * 255 else None
     if outline is None:
         return None
@@ -880,9 +876,37 @@ def find_paper(grey: np.ndarray) -> tuple[np.ndarray, Box] | None:
     left, top, width, height = cv2.boundingRect(outline)
     inset = _odd(PAPER.inset * min(width, height))
     mask = cv2.erode(mask, np.ones((inset, inset), np.uint8), borderValue=0)
-    if not _holds_thin_ink((levels <= split) & (mask > 0), mask, min(width, height)):
+    # ink: darker than the split, or than halfway between the paper and its surround when the
+    # split is lower (on a uniform surround Otsu splits at the surround's own level)
+    if shaded:
+        ink = closed.astype(np.int16) - levels >= step / 2
+    else:
+        ink = levels <= max(split, surround + step / 2)
+    if not _holds_thin_ink(ink & (mask > 0), mask, min(width, height)):
         return None
     return mask > 0, Box(top, left, top + height, left + width)
+
+
+def find_paper(grey: np.ndarray) -> tuple[np.ndarray, Box] | None:
+    """A sheet, card or pasted patch brighter than its surround and only part of the frame: its
+    mask (the edge inset) and box, or None when the paper is the frame (the usual case).
+
+    A closing lifts the ink off the paper; the closed image splits (Otsu) into paper and
+    surround. The paper must be a bright rectangle, seen at any tilt or in perspective, with a
+    sharp edge, holding thin dark structures (ink) on a small share of it: a bright digit drawn
+    on black is no sheet, its shape is not a filled rectangle or its "ink" (the hole of a 0) is
+    not thin. A shadow across the paper can put Otsu's split inside it, leaving only its lit
+    part above: then whatever is clearly brighter than the surround is tried as the paper.
+    """
+    if max(grey.shape) <= DECODE.small_image:
+        return None
+    levels, closed, split = _paper_and_surround(grey)
+    found = _paper_above(levels, closed, split)
+    below = closed[closed <= split]
+    if found is not None or not below.size:
+        return found
+    clearly_brighter = float(np.percentile(below, PAPER.surround_percentile)) + PAPER.contrast * 255
+    return _paper_above(levels, closed, clearly_brighter, shaded=True)
 
 
 def isolate_paper(grey: np.ndarray) -> tuple[np.ndarray, Box | None]:

@@ -92,3 +92,31 @@ def test_a_sheet_filling_the_frame_is_left_alone() -> None:
     frame = draw_four((480, 640), height=0.4, ink=30, paper=240)
     frame[:, :40] = 90  # a strip of desk: the sheet is still most of the frame
     assert find_paper(frame.astype(np.float32) / 255.0) is None
+
+
+@pytest.mark.parametrize("surround", [0, 40])
+def test_a_photo_crop_pasted_on_black(surround: int) -> None:
+    """On a uniform black square Otsu splits at the black's own level, which no ink reaches: the
+    crop's pen strokes must still count as ink on it (the whole crop was read as one bright
+    blob, or 422 'no visible ink')."""
+    patch = draw_four((240, 240), ink=50, paper=225, width=4)
+    frame = np.full((400, 400), surround, np.uint8)
+    frame[80:320, 80:320] = patch
+    assert find_paper(frame.astype(np.float32) / 255.0) is not None
+    assert similarity(preprocess(encode(frame)), preprocess(encode(patch))) > 0.95
+
+
+@pytest.mark.parametrize(("surround", "shade"), [(100, 0.6), (130, 0.7)])
+def test_a_pasted_crop_with_a_shadow_across_it(surround: int, shade: float) -> None:
+    """A shadow over part of the crop puts Otsu's split inside the paper: only the lit part is
+    above it, no rectangle (422 'no visible ink' before). The paper is then what is clearly
+    brighter than the surround, and its shadowed part is not ink."""
+    patch = draw_four((300, 200), height=0.5, ink=40, paper=230)
+    ys, xs = np.mgrid[0:300, 0:200]
+    light = cv2.GaussianBlur(
+        np.where(xs + 0.5 * ys > 170, shade, 1.0).astype(np.float32), (0, 0), 4
+    )
+    frame = np.full((512, 512), surround, np.uint8)
+    frame[100:400, 150:350] = (patch * light).astype(np.uint8)
+    assert find_paper(frame.astype(np.float32) / 255.0) is not None
+    assert similarity(preprocess(encode(frame)), preprocess(encode(patch))) > 0.95
