@@ -71,6 +71,7 @@ class LightingTunables:
     """Polarity and the paper's brightness: sampling, closings and the even-light tests."""
 
     sample_pixels: int = 16_384  # pixels subsampled for image statistics
+    even_side: int = 200  # images no larger than this (scans, form boxes, crops) are evenly lit
     polarity_pixels: int = 4096  # pixels subsampled for the histogram skew that sets polarity
     weak_skew: float = 0.5  # a skew weaker than this (ink ~40–60 % of the pixels) says nothing…
     border_majority: float = 0.6  # …then this share of the border on one side is background
@@ -698,7 +699,7 @@ def widest_stroke(paper: np.ndarray, closed: np.ndarray) -> float:
     return float(widths[1:][strokes_only].max(initial=0.0))
 
 
-def analyse_lighting(grey: np.ndarray) -> Lighting:
+def analyse_lighting(grey: np.ndarray, *, scan: bool | None = None) -> Lighting:
     """Decide the ink's polarity and estimate the paper's brightness under it.
 
     A grey closing (max then min filter) fills every dark structure narrower than its window
@@ -707,9 +708,12 @@ def analyse_lighting(grey: np.ndarray) -> Lighting:
     the closed paper is even, one level is used (a flat level never hollows out fat strokes) and
     the background is the majority; otherwise (a photo with shadows, vignetting or a desk beside
     the sheet, where the majority may be dark) the map follows the light and the ink is the
-    local minority. Small images are never photos: they are taken as even.
+    local minority. A `scan` (by default an image no larger than `even_side`: a scan, a form
+    box, a crop) is never a photo: it is taken as even.
     """
-    if max(grey.shape) <= DECODE.small_image:
+    if scan is None:
+        scan = max(grey.shape) <= LIGHT.even_side
+    if scan:
         dark = ink_is_dark(grey)
         paper = grey if dark else 1.0 - grey
         return Lighting(dark, float(np.percentile(paper, LIGHT.paper_percentile)))
@@ -1230,8 +1234,9 @@ def find_ink(grey: np.ndarray) -> FoundInk:
     if float(grey.max()) - float(grey.min()) < INK.blank_range:
         raise ImageError("no digit found: the image is blank", status=422)
     grey = stretch_faint_cell(grey)
+    scan = max(grey.shape) <= LIGHT.even_side
     grey, paper = isolate_paper(grey)
-    light = analyse_lighting(grey)
+    light = analyse_lighting(grey, scan=scan and paper is None)  # a cut-out sheet: a scene
     ink, sigma = ink_and_noise(grey, light)
     photo = not isinstance(light.background, float)  # uneven light: a photo
     ink = remove_rulings(ink, sigma, lone=photo)

@@ -115,6 +115,32 @@ def test_a_fat_digit_filling_its_cell_keeps_its_polarity(side: int, dark_ink: bo
     assert similarity(image, preprocess(encode(framed))) > 0.95
 
 
+def form_box(shape: str, size: tuple[int, int], pen: float = 0.12) -> np.ndarray:
+    """A scanned form box (`size`: height, width) that a fat '0' or 'u' fills edge to edge,
+    strokes `pen` of its height, grey paper with scanner noise."""
+    height, width = size
+    ink = np.zeros((height * 4, width * 4), np.uint8)
+    stroke = round(pen * height * 4)
+    axes = (width * 2 - stroke // 2, height * 2 - stroke // 2)
+    end = 360 if shape == "zero" else 190
+    cv2.ellipse(ink, (width * 2, height * 2), axes, 0, -10, end, 255, stroke)
+    share = cv2.resize(ink, (width, height), interpolation=cv2.INTER_AREA) / 255.0
+    noise = np.random.default_rng(0).normal(0, 0.015, share.shape)
+    return np.clip((0.85 - 0.75 * share + noise) * 255, 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize(
+    ("shape", "size"), [("zero", (180, 165)), ("zero", (196, 150)), ("u", (180, 165))]
+)
+def test_a_scanned_form_box_is_read_as_evenly_lit(shape: str, size: tuple[int, int]) -> None:
+    """A box up to 200 px is a scan, a form cell or a crop, never a scene: its fat strokes,
+    which defeat the closings, must not make it a photo (whose selection drops long strokes
+    at the border, leaving a scrap). It reads as its copy reduced to 150 px does."""
+    box = form_box(shape, size)
+    small = cv2.resize(box, (size[1] * 150 // size[0], 150), interpolation=cv2.INTER_AREA)
+    assert similarity(preprocess(encode(box)), preprocess(encode(small))) > 0.95
+
+
 @pytest.mark.parametrize(("ink", "paper"), [(0, 255), (255, 0), (40, 200), (220, 30)])
 def test_polarity_does_not_matter(reference: np.ndarray, ink: int, paper: int) -> None:
     image = preprocess(encode(draw_four(ink=ink, paper=paper)))
