@@ -176,6 +176,10 @@ class PaperTunables:
     median: int = 5  # median filter against grain and JPEG noise before the split
     contrast: float = 0.06  # paper at least this much brighter (levels in [0, 1]) than around it
     surround_percentile: int = 25  # the surround's level, of what lies below Otsu's split
+    edge_side: int = 192  # a sheet's edges are looked for on a copy this short a side…
+    edge_low: int = 20  # …with Canny's thresholds on its closed 8-bit levels…
+    edge_high: int = 60
+    corner_tolerance: float = 0.03  # …simplified to corners within this share of the outline
     min_share: float = 0.005  # paper covering less of the frame than this is not looked for…
     max_share: float = 0.7  # …nor more than this: the paper is the frame, the usual case
     rectangular: float = 0.85  # its area over that of its smallest enclosing rectangle
@@ -859,12 +863,44 @@ def _holds_thin_ink(ink: np.ndarray, paper: np.ndarray, side: int) -> bool:
     return PAPER.min_ink <= share <= PAPER.max_ink and stroke_width(ink) <= PAPER.thin_ink * side
 
 
+QUADRILATERAL = 4  # corners of a sheet's outline
+
+
+def _filled(outline: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    mask = np.zeros(shape, np.uint8)
+    cv2.drawContours(mask, [outline], -1, 1, thickness=cv2.FILLED)
+    return mask
+
+
+def _sheet(
+    levels: np.ndarray, closed: np.ndarray, outline: np.ndarray, ink: np.ndarray
+) -> tuple[np.ndarray, Box] | None:
+    """The sheet inside `outline` if its edge is a step up from the surround and the `ink`
+    pixels on it are thin writing (`find_paper`): its mask, inset from the edge, and box."""
+    mask = _filled(outline, closed.shape)
+    if _edge_step(closed, mask) < PAPER.contrast * 255:
+        return None
+    left, top, width, height = cv2.boundingRect(outline)
+    inset = _odd(PAPER.inset * min(width, height))
+    mask = cv2.erode(mask, np.ones((inset, inset), np.uint8), borderValue=0)
+    if not _holds_thin_ink(ink & (mask > 0), mask, min(width, height)):
+        return None
+    return mask > 0, Box(top, left, top + height, left + width)
+
+
+def _lifted(levels: np.ndarray, closed: np.ndarray, step: float) -> np.ndarray:
+    """Ink on shaded paper: what the closing lifted off it by half the paper's `step` over its
+    surround (the paper's shadowed part is not ink)."""
+    return closed.astype(np.int16) - levels >= step / 2
+
+
 def _paper_above(
     levels: np.ndarray, closed: np.ndarray, split: float, *, shaded: bool = False
 ) -> tuple[np.ndarray, Box] | None:
-    """The sheet that the closed levels above `split` make, if they make one (`find_paper`).
-    On `shaded` paper the ink is what the closing lifted off it by half the paper's step over
-    the surround, so that the paper's shadowed part is not taken for ink."""
+    """The sheet (`_sheet`) that the closed levels above `split` make, if they make one. Ink is
+    darker than the split, or than halfway between the paper and its surround when that is
+    higher (on a uniform surround Otsu splits at the surround's own level); on `shaded` paper
+    it is what the closing lifted off (`_lifted`)."""
     bright = (closed > split).astype(np.uint8)
     if not bright.any() or bright.all():
         return None
@@ -873,22 +909,39 @@ def _paper_above(
     outline = _paper_contour(bright) if step >= PAPER.contrast * 255 else None
     if outline is None:
         return None
-    mask = np.zeros_like(bright)
-    cv2.drawContours(mask, [outline], -1, 1, thickness=cv2.FILLED)
-    if _edge_step(closed, mask) < PAPER.contrast * 255:
-        return None
-    left, top, width, height = cv2.boundingRect(outline)
-    inset = _odd(PAPER.inset * min(width, height))
-    mask = cv2.erode(mask, np.ones((inset, inset), np.uint8), borderValue=0)
-    # ink: darker than the split, or than halfway between the paper and its surround when the
-    # split is lower (on a uniform surround Otsu splits at the surround's own level)
-    if shaded:
-        ink = closed.astype(np.int16) - levels >= step / 2
-    else:
-        ink = levels <= max(split, surround + step / 2)
-    if not _holds_thin_ink(ink & (mask > 0), mask, min(width, height)):
-        return None
-    return mask > 0, Box(top, left, top + height, left + width)
+    ink = _lifted(levels, closed, step) if shaded else levels <= max(split, surround + step / 2)
+    return _sheet(levels, closed, outline, ink)
+
+
+def _paper_by_edges(levels: np.ndarray, closed: np.ndarray) -> tuple[np.ndarray, Box] | None:
+    """The largest sheet (`_sheet`) that the closed image's edges outline as a convex
+    quadrilateral: a card on a wall or desk whose light varies as much as the card stands out
+    from it, so that no level splits the card from its surround."""
+    small = _reduce(closed, PAPER.edge_side)  # the closing left no detail finer than this
+    scale = closed.shape[1] / small.shape[1]
+    edges = cv2.Canny(small, PAPER.edge_low, PAPER.edge_high)
+    edges = cv2.dilate(edges, np.ones((3, 3), np.uint8))
+    contours, _ = cv2.findContours(edges, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
+    quads = []
+    for contour in contours:
+        tolerance = PAPER.corner_tolerance * cv2.arcLength(contour, True)
+        corners = cv2.approxPolyDP(contour, tolerance, True)
+        area = float(cv2.contourArea(corners))
+        if (
+            len(corners) == QUADRILATERAL
+            and cv2.isContourConvex(corners)
+            and PAPER.min_share <= area / small.size <= PAPER.max_share
+        ):
+            quads.append((area, np.round(corners * scale).astype(np.int32)))
+    for _, corners in sorted(quads, key=lambda quad: -quad[0]):
+        mask = _filled(corners, closed.shape) > 0
+        step = float(np.median(closed[mask])) - float(np.median(closed[~mask]))
+        if step < PAPER.contrast * 255:
+            continue
+        found = _sheet(levels, closed, corners, _lifted(levels, closed, step))
+        if found is not None:
+            return found
+    return None
 
 
 def find_paper(grey: np.ndarray) -> tuple[np.ndarray, Box] | None:
@@ -910,7 +963,8 @@ def find_paper(grey: np.ndarray) -> tuple[np.ndarray, Box] | None:
     if found is not None or not below.size:
         return found
     clearly_brighter = float(np.percentile(below, PAPER.surround_percentile)) + PAPER.contrast * 255
-    return _paper_above(levels, closed, clearly_brighter, shaded=True)
+    found = _paper_above(levels, closed, clearly_brighter, shaded=True)
+    return found if found is not None else _paper_by_edges(levels, closed)
 
 
 def isolate_paper(grey: np.ndarray) -> tuple[np.ndarray, Box | None]:
