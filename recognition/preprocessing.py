@@ -165,6 +165,7 @@ class Framing:
     min_stroke: float = 1.6  # thinner strokes (output pixels) than this are thickened…
     target_stroke: float = 2.2  # …to about this, MNIST's typical stroke width
     crop_level: float = 0.05  # the crop holds the pixels above this share of the strongest ink
+    cubic_gain: float = 2.0  # digits enlarged at least this much (tiny cells): cubic, not linear
 
 
 @dataclass(frozen=True)
@@ -1244,8 +1245,13 @@ def fit_and_center(ink: np.ndarray) -> np.ndarray:
     crop = ink[box.top : box.bottom, box.left : box.right].astype(np.float32)
     scale = FIT_SIZE / max(box.height, box.width)
     size = (max(1, round(box.width * scale)), max(1, round(box.height * scale)))
-    shrink = scale < 1
-    patch = cv2.resize(crop, size, interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+    if scale < 1:
+        interpolation = cv2.INTER_AREA
+    elif scale >= FRAME.cubic_gain:  # a tiny cell: a cubic keeps its strokes sharper
+        interpolation = cv2.INTER_CUBIC
+    else:
+        interpolation = cv2.INTER_LINEAR
+    patch = cv2.resize(crop, size, interpolation=interpolation)
     patch = np.clip(patch, 0.0, 1.0)
     mass = float(patch.sum())
     if mass <= 0:

@@ -80,6 +80,17 @@ def test_a_cell_with_sixteen_levels_is_read_like_its_full_range_copy(side: int) 
     assert similarity(faint, full) > 0.99
 
 
+@pytest.mark.parametrize(("side", "least"), [(8, 0.85), (10, 0.89)])
+def test_a_tiny_cell_is_enlarged_smoothly(reference: np.ndarray, side: int, least: float) -> None:
+    """A digit stored at 8–10 px is enlarged into MNIST's 20×20 box by a cubic, which keeps
+    its strokes closer to the full-resolution digit's than a linear one (0.838 and 0.878)."""
+    four = draw_four()
+    ys, xs = np.nonzero(four < 128)
+    ink = 255 - four[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
+    cell = cv2.resize(ink, (side, side), interpolation=cv2.INTER_AREA)
+    assert similarity(preprocess(encode(cell)), reference) > least
+
+
 def test_only_a_faint_cell_is_stretched() -> None:
     cell = sixteen_level_cell().astype(np.float32) / 255.0
     assert stretch_faint_cell(cell).max() == pytest.approx(1.0)
