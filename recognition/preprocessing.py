@@ -92,6 +92,8 @@ class LightingTunables:
     fat_depth: float = 0.5  # what the narrow closing filled at least this share as deep as its
     fat_margin: float = 1.5  # …deepest is a stroke; both closings span this times the widest…
     fat_contact: float = 1.0  # …unless it runs along the border, touching it this many widths
+    wide_closing: int = 3  # the closing for strokes wider than the narrow one: side over this…
+    wide_depth: float = 0.7  # …where what it filled at least this share as deep counts
 
 
 @dataclass(frozen=True)
@@ -684,16 +686,18 @@ def _even_despite_fat_strokes(paper: np.ndarray, narrow: np.ndarray) -> float | 
     return level
 
 
-def widest_stroke(paper: np.ndarray, closed: np.ndarray) -> float:
+def widest_stroke(
+    paper: np.ndarray, closed: np.ndarray, depth_share: float = LIGHT.fat_depth
+) -> float:
     """Width in pixels of the widest dark structure that a closing (`closed`, of `paper`)
-    filled, where it filled at least `fat_depth` as deep as it did anywhere. One that runs
+    filled, where it filled at least `depth_share` as deep as it did anywhere. One that runs
     along the image border (touching it over more than `fat_contact` times its width: a desk,
     a shadow, a sheet's edge) is no stroke; one that crosses it (a tight crop) is."""
     depth = closed - paper
     deepest = float(depth.max())
     if deepest <= 0:
         return 0.0
-    strokes = (depth >= LIGHT.fat_depth * deepest).astype(np.uint8)
+    strokes = (depth >= depth_share * deepest).astype(np.uint8)
     count, labels, _, _ = cv2.connectedComponentsWithStats(strokes, connectivity=8)
     distance = cv2.distanceTransform(strokes, cv2.DIST_L2, 3)
     widths = np.zeros(count, np.float32)
@@ -744,7 +748,14 @@ def analyse_lighting(grey: np.ndarray, *, scan: bool | None = None) -> Lighting:
     level = levels[dark]
     if level is not None:
         return Lighting(dark, level)
-    fat = LIGHT.fat_margin * widest_stroke(papers[dark], closed[dark]) / side
+    # strokes wider than the narrow closing (a thick marker whose loops closed up) are filled
+    # by a wide one; only its deepest fills count there, not the soft rims of shadows
+    wide = _morph(papers[dark], cv2.MORPH_CLOSE, _odd(side / LIGHT.wide_closing))
+    widest = max(
+        widest_stroke(papers[dark], closed[dark]),
+        widest_stroke(papers[dark], wide, LIGHT.wide_depth),
+    )
+    fat = LIGHT.fat_margin * widest / side
     follow_share = max(1 / LIGHT.follow_closing, fat)
     follow = _morph(papers[dark], cv2.MORPH_CLOSE, _odd(side * follow_share))
     height, width = grey.shape

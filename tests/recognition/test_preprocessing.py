@@ -311,6 +311,8 @@ def test_sheet_edge_and_desk_are_ignored(reference: np.ndarray) -> None:
         (0.25, (0.5, 0.8), 0.45),
         (0.35, (0.5, 0.5), 0.45),
         (0.3, (0.5, 0.5), 0.6),
+        (0.4, (0.5, 0.5), 0.45),
+        (0.35, (0.5, 0.5), 0.6),
     ],
 )
 def test_a_marker_digit_under_uneven_light_keeps_its_strokes(
@@ -318,7 +320,8 @@ def test_a_marker_digit_under_uneven_light_keeps_its_strokes(
 ) -> None:
     """A felt-marker '4' whose strokes are a fifth to a third of its height, photographed under
     vignetting, also cropped so tight that its stem runs off the bottom, or so fat that its
-    strokes are a sixth of the frame: the lighting map must not take the fat strokes for paper
+    strokes are a sixth of the frame or more (wider than the narrow closing: the wide one
+    finds them): the lighting map must not take the fat strokes for paper
     in shadow (which left only their edges: a sliver read as a 1). It comes out as the same '4'
     on even paper does."""
     width = round(stroke * height * min(PHOTO))
