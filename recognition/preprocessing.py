@@ -916,10 +916,12 @@ def _paper_above(
     bright = (closed > split).astype(np.uint8)
     if not bright.any() or bright.all():
         return None
+    outline = _paper_contour(bright)  # before the medians: most frames fail here, cheaply
+    if outline is None:
+        return None
     surround = float(np.median(closed[bright == 0]))
     step = float(np.median(closed[bright > 0])) - surround
-    outline = _paper_contour(bright) if step >= PAPER.contrast * 255 else None
-    if outline is None:
+    if step < PAPER.contrast * 255:
         return None
     ink = _lifted(levels, closed, step) if shaded else levels <= max(split, surround + step / 2)
     return _sheet(levels, closed, outline, ink)
@@ -971,7 +973,8 @@ def find_paper(grey: np.ndarray) -> tuple[np.ndarray, Box] | None:
         return None
     levels, closed, split = _paper_and_surround(grey)
     found = _paper_above(levels, closed, split)
-    below = closed[closed <= split]
+    sample = _sample(closed)
+    below = sample[sample <= split]
     if found is not None or not below.size:
         return found
     clearly_brighter = float(np.percentile(below, PAPER.surround_percentile)) + PAPER.contrast * 255
