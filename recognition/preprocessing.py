@@ -598,24 +598,16 @@ def ink_is_dark(grey: np.ndarray) -> bool:
     much as the background (a fat digit filling a tight crop or a stretched cell) the skew says
     nothing, and the background is what most of the image's border shows.
     """
-    skew, by_border = _polarity_cues(grey)
-    return by_border if by_border is not None else skew <= 0.0
-
-
-def _polarity_cues(grey: np.ndarray) -> tuple[float, bool | None]:
-    """The histogram's skew, and whether the ink is dark going by the border's majority when
-    the skew is too weak to tell (None when it is not, or the border is split)."""
     sample = _sample(grey, LIGHT.polarity_pixels).astype(np.float32)
     mean = float(sample.mean())
     centred = sample - mean
     spread = float((centred * centred).mean())
     skew = float((centred * centred * centred).mean()) / max(spread, 1e-12) ** 1.5
-    if abs(skew) >= LIGHT.weak_skew:
-        return skew, None
-    bright_border = float((_ring(grey) > mean).mean())
-    if max(bright_border, 1.0 - bright_border) < LIGHT.border_majority:
-        return skew, None
-    return skew, bright_border >= LIGHT.border_majority
+    if abs(skew) < LIGHT.weak_skew:
+        bright_border = float((_ring(grey) > mean).mean())
+        if max(bright_border, 1.0 - bright_border) >= LIGHT.border_majority:
+            return bright_border >= LIGHT.border_majority
+    return skew <= 0.0
 
 
 def _odd(n: float) -> int:
@@ -884,6 +876,13 @@ def _filled(outline: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return mask
 
 
+def _rise(closed: np.ndarray, inside: np.ndarray) -> tuple[float, float]:
+    """The surround's closed level (median outside `inside`) and how much brighter the paper
+    (`inside`) is at the median."""
+    surround = float(np.median(closed[~inside]))
+    return surround, float(np.median(closed[inside])) - surround
+
+
 def _sheet(
     levels: np.ndarray, closed: np.ndarray, outline: np.ndarray, ink: np.ndarray
 ) -> tuple[np.ndarray, Box] | None:
@@ -919,8 +918,7 @@ def _paper_above(
     outline = _paper_contour(bright)  # before the medians: most frames fail here, cheaply
     if outline is None:
         return None
-    surround = float(np.median(closed[bright == 0]))
-    step = float(np.median(closed[bright > 0])) - surround
+    surround, step = _rise(closed, bright > 0)
     if step < PAPER.contrast * 255:
         return None
     ink = _lifted(levels, closed, step) if shaded else levels <= max(split, surround + step / 2)
@@ -948,8 +946,7 @@ def _paper_by_edges(levels: np.ndarray, closed: np.ndarray) -> tuple[np.ndarray,
         ):
             quads.append((area, np.round(corners * scale).astype(np.int32)))
     for _, corners in sorted(quads, key=lambda quad: -quad[0]):
-        mask = _filled(corners, closed.shape) > 0
-        step = float(np.median(closed[mask])) - float(np.median(closed[~mask]))
+        _, step = _rise(closed, _filled(corners, closed.shape) > 0)
         if step < PAPER.contrast * 255:
             continue
         found = _sheet(levels, closed, corners, _lifted(levels, closed, step))
@@ -973,10 +970,12 @@ def find_paper(grey: np.ndarray) -> tuple[np.ndarray, Box] | None:
         return None
     levels, closed, split = _paper_and_surround(grey)
     found = _paper_above(levels, closed, split)
+    if found is not None:
+        return found
     sample = _sample(closed)
     below = sample[sample <= split]
-    if found is not None or not below.size:
-        return found
+    if not below.size:
+        return None
     clearly_brighter = float(np.percentile(below, PAPER.surround_percentile)) + PAPER.contrast * 255
     found = _paper_above(levels, closed, clearly_brighter, shaded=True)
     return found if found is not None else _paper_by_edges(levels, closed)
