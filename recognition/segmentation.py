@@ -61,7 +61,8 @@ class Segmenting:
     digit_width: float = 0.8  # …about this wide each (MNIST's median width over height)
     cut_window: float = 0.3  # a cut is sought this share of a digit's width around its place
     sure_whole: float = 0.999  # a maybe-touching group read whole at least this confidently is one…
-    whole_digit: float = 0.0  # …if the digit detector's score (a logit) for it is at least this
+    whole_digit: float = 0.0  # …if the digit detector's score (a logit) for it is at least this…
+    whole_width: float = 1.5  # …and it is at most this wide (a wider one reads best or is cut)
     smooth: float = 0.06  # the ink profile is smoothed over this share of the height…
     valley: float = 0.08  # …and a column lowest within this distance either side may be a cut
     same_cut: float = 0.05  # cuts closer than this are one
@@ -352,8 +353,10 @@ def straight(column: int, rows: int) -> Cut:
 
 def cut_points(region: np.ndarray, height: float, even: list[Cut], whole: bool) -> list[Cut]:
     """Where a group (its ink `region`) may be cut, sorted: the `even` cuts (its edges
-    included), then the least-ink paths down to the valleys of their ink, least first, while
-    the pieces stay within the cap."""
+    included), then the least-ink paths down to the valleys of their ink and to those of the
+    group's own ink profile (a 1 leaning on a digit's tail: the paths' ink falls all the way
+    to the group's end, with no valley there), least first, while the pieces stay within the
+    cap."""
     cap = max(SEG.group_candidates, SEG.digit_candidates * (len(even) - 1))
     near = SEG.same_cut * height
     points = list(even)
@@ -361,7 +364,8 @@ def cut_points(region: np.ndarray, height: float, even: list[Cut], whole: bool) 
     halved = np.maximum(region[0::2], np.pad(region[1::2], ((0, rows % 2), (0, 0))))
     totals = seam_costs(halved, max(1, round(SEG.drift * height)))  # two rows a step: faster
     costs = totals[-1, :, totals.shape[2] // 2]
-    for column in sorted(valleys(costs, height), key=lambda c: costs[c]):
+    columns = {*valleys(costs, height), *valleys(region.sum(axis=0), height)}
+    for column in sorted(columns, key=lambda c: (costs[c], c)):
         path = np.repeat(seam(totals, column), 2)[:rows]
         if min(np.abs(path - p).mean() for p in points) <= near:
             continue
@@ -639,10 +643,11 @@ def best_path(layout: Layout, confidences: list[float], digits: Scores) -> tuple
 
 
 def best_pieces(layout: Layout, confidences: list[float], digits: Scores) -> tuple[int, ...]:
-    """The pieces read for one place: its `best_path`, but a group that may be one digit stays
-    whole when read whole at least `sure_whole` confidently (and the detector, if any, scores
-    it at least `whole_digit`), or at least as confidently as the weakest piece of that path."""
-    if len(layout.default) != 1:
+    """The pieces read for one place: its `best_path`, but a group that may be one digit and
+    is at most `whole_width` wide stays whole when read whole at least `sure_whole` confidently
+    (and the detector, if any, scores it at least `whole_digit`), or at least as confidently as
+    the weakest piece of that path."""
+    if len(layout.default) != 1 or layout.widths[layout.default[0]] > SEG.whole_width:
         return best_path(layout, confidences, digits)
     whole = layout.default[0]
     looks = digits is None or digits[whole] >= SEG.whole_digit

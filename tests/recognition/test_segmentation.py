@@ -217,6 +217,22 @@ def test_a_sure_pair_the_detector_does_not_take_for_a_digit_is_still_looked_at()
     assert len(resolve(slots, sure, not_a_digit)) == len(slots) + 1
 
 
+def test_a_group_wider_than_one_digit_is_read_as_it_reads_best() -> None:
+    """Three touching zeros (a group 1.9 line heights wide, so "maybe" one digit) read whole at
+    0.9995 and as pieces at 0.9999: too wide for the whole reading's benefit of the doubt,
+    they are read as pieces; two touching zeros (1.3 wide) read so stay whole."""
+    img = page(400)
+    for left in (40, 78, 116, 280):
+        ring(img, left)
+    slots = read_line(png_bytes(img))
+    (at,) = slots[0].layout.default
+    count = len(candidates(slots))
+    assert len(resolve(slots, confidences(count, at, 0.9995, 0.9999))) > len(slots)
+    pair, at = pair_of_rings()
+    count = len(candidates(pair))
+    assert len(resolve(pair, confidences(count, at, 0.9995, 0.9999))) == len(pair)
+
+
 def test_the_detector_picks_between_cuts_the_classifier_reads_alike() -> None:
     """Pieces the detector doubts give way to another reading of the pair; scores that are all
     alike change nothing."""
@@ -309,9 +325,17 @@ TOUCHING = [
     ((4012, 4239, 5532), 6, "467"),
     ((8465, 3804, 293), 6, "702"),
 ]
+# a 1 touching the digit before it, whose cut only the ink profile's valleys offer (the paths'
+# ink falls all the way to the group's end): read before as 79, 72, 02, 75
+LEANING_ONES = [
+    ((5795, 4516, 1695), 6, "719"),
+    ((8465, 3789, 293), 6, "712"),
+    ((7702, 9444, 1375), 3, "012"),
+    ((4151, 2943, 7808), 6, "715"),
+]
 
 
-@pytest.mark.parametrize(("indices", "overlap", "number"), TOUCHING)
+@pytest.mark.parametrize(("indices", "overlap", "number"), TOUCHING + LEANING_ONES)
 def test_touching_mnist_digits_are_cut_where_they_meet(
     cnn: Predictor, indices: tuple[int, int, int], overlap: int, number: str
 ) -> None:
