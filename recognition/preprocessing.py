@@ -87,7 +87,9 @@ class LightingTunables:
     paper_percentile: int = 98  # a small image's paper level: this percentile in paper polarity
     narrow_closing: int = 6  # closing that fills strokes: the small copy's side over this
     follow_closing: int = 10  # closing of the lighting map: the small copy's side over this
-    bright_scene: float = 0.5  # a photo whose median is at least this: dark ink on paper
+    bright_scene: float = 0.5  # a photo whose median is at least this: dark ink on paper…
+    paper_border: float = 0.85  # …or whose border is this much brighter than its mean (paper
+    # to the frame's edge, ink in the middle: a tight crop of a fat marker digit)
     sharp_closing: float = 0.08  # full-resolution closing window, share of the shorter side
     fat_depth: float = 0.5  # what the narrow closing filled at least this share as deep as its
     fat_margin: float = 1.5  # …deepest is a stroke; both closings span this times the widest…
@@ -590,6 +592,11 @@ def _ring(img: np.ndarray) -> np.ndarray:
     return np.concatenate([img[0], img[-1], img[1:-1, 0], img[1:-1, -1]])
 
 
+def _bright_border(grey: np.ndarray, mean: float) -> float:
+    """Share of the image's outermost pixels brighter than `mean`."""
+    return float((_ring(grey) > mean).mean())
+
+
 def ink_is_dark(grey: np.ndarray) -> bool:
     """True when the ink is darker than the background (the background is the majority).
 
@@ -604,7 +611,7 @@ def ink_is_dark(grey: np.ndarray) -> bool:
     spread = float((centred * centred).mean())
     skew = float((centred * centred * centred).mean()) / max(spread, 1e-12) ** 1.5
     if abs(skew) < LIGHT.weak_skew:
-        bright_border = float((_ring(grey) > mean).mean())
+        bright_border = _bright_border(grey, mean)
         if max(bright_border, 1.0 - bright_border) >= LIGHT.border_majority:
             return bright_border >= LIGHT.border_majority
     return skew <= 0.0
@@ -734,9 +741,15 @@ def analyse_lighting(grey: np.ndarray, *, scan: bool | None = None) -> Lighting:
         level = _even_despite_fat_strokes(papers[dark], closed[dark])
         if level is not None:
             return Lighting(dark, level)
-        # A photo: dark ink on paper, unless the scene is mostly dark and its thin structures
+        # A photo: dark ink on paper, unless the scene is mostly dark, its border too (fat
+        # strokes fill a tight crop of paper but leave its edge bright) and its thin structures
         # are bright (chalk on a board, a white pen on black card).
-        dark = bool(np.median(small) >= LIGHT.bright_scene or _locally_dark(small))
+        mean = float(_sample(grey, LIGHT.polarity_pixels).mean())
+        dark = bool(
+            np.median(small) >= LIGHT.bright_scene
+            or _bright_border(grey, mean) >= LIGHT.paper_border
+            or _locally_dark(small)
+        )
     level = levels[dark]
     if level is not None:
         return Lighting(dark, level)

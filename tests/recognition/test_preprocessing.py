@@ -13,6 +13,7 @@ import pytest
 from PIL import IcoImagePlugin, Image, ImageDraw
 
 from benchmarks.perf_decode import measure
+from evalsets import render, writers
 from evalsets.encode import container_variants
 from evalsets.hostile import big_png, float_tiff, ico_bomb, palette_transparent
 from evalsets.items import make_container
@@ -332,6 +333,25 @@ def test_a_marker_digit_under_uneven_light_keeps_its_strokes(
     image = preprocess(photo(img, vignette))
     assert image.sum() > 0.6 * even.sum()  # the strokes' ink, not only their edges
     assert similarity(image, even) > 0.9
+
+
+# tight crops (`evalsets.writers.tight_crop` of an MNIST test digit: its index, the rng's seed)
+# of a felt or marker digit whose ink is most of the frame under uneven light; inverted, their
+# loops and the paper between strokes were read (similarity 0.24-0.57)
+FAT_TIGHT_CROPS = [(465, 1465), (470, 1470), (866, 1866), (1044, 2044)]
+
+
+@pytest.mark.parametrize(("index", "seed"), FAT_TIGHT_CROPS)
+def test_a_fat_digit_cropped_to_its_ink_keeps_dark_ink(index: int, seed: int) -> None:
+    """The frame's median is ink and its light uneven, so the photo rule decides the polarity:
+    the border, brighter than the mean nearly all round, is paper, whatever the strokes fill."""
+    images, _ = mnist_test_set()
+    rgb, tags = writers.tight_crop(
+        images[index], render.NoiseBank(0, side=512), np.random.default_rng(seed)
+    )
+    assert tags["polarity"] == "dark_ink"
+    mnist = preprocess(encode(np.pad(255 - images[index], 8, constant_values=255)))
+    assert similarity(preprocess(encode(rgb)), mnist) > 0.75
 
 
 @pytest.mark.parametrize("stroke", [4, 12])
