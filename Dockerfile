@@ -124,7 +124,7 @@ COPY webui/ webui/
 COPY tsclient/ tsclient/
 COPY stack/__init__.py stack/headers.py stack/paths.py stack/
 COPY recognition/__init__.py recognition/catalog.py recognition/constants.py recognition/limits.py \
-    recognition/header.py recognition/summary.py recognition/
+    recognition/header.py recognition/summary.py recognition/voters.py recognition/
 COPY config/gunicorn.conf.py config/ensemble.json config/
 ENV GUNICORN_BIND=0.0.0.0:5000 \
     GUNICORN_ACCESS_LOG=- \

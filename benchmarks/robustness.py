@@ -65,6 +65,7 @@ from recognition.catalog import MODEL_NAMES, MODELS
 from recognition.models import load_checkpoint
 from recognition.predictor import Predictor
 from recognition.preprocessing import ImageError, preprocess
+from recognition.voters import voters
 from scripts.build_archives import build_archives
 from stack.gunicorn import Gunicorn, clean_environ, webui_environ
 from stack.ports import free_ports, loopback_overrides
@@ -117,19 +118,20 @@ def judged(
     """Per model (and, given the ensemble's `rule`, the ensemble): the calibrated distributions
     of `images` and whether each answer abstains, as the handler and the web UI decide."""
     weights = {} if rule is None else pool_weights(predictors, rule)
-    probabilities, abstains, not_digit = {}, {}, []
+    probabilities, abstains, not_digit = {}, {}, {}
     for name, predictor in predictors.items():
         parts = [predictor.judge(images[c : c + BATCH]) for c in range(0, len(images), BATCH)]
         probabilities[name] = np.concatenate([part.probabilities for part in parts])
         verdicts = [v for part in parts for v in part.verdicts]
         abstains[name] = np.array([a for a, _ in verdicts])
-        not_digit.append(np.array([reason == NOT_A_DIGIT for _, reason in verdicts]))
+        not_digit[name] = np.array([reason == NOT_A_DIGIT for _, reason in verdicts])
     if rule is not None and weights and len(probabilities) > 1:
         logs = [np.log(np.maximum(p, FLOOR)) for p in probabilities.values()]
         pooled = np.exp(pool(logs, [weights.get(name, 0.0) for name in probabilities]))
         probabilities[ENSEMBLE] = pooled
         low = rule.min_confidence / 100
-        abstains[ENSEMBLE] = ensemble_abstained(pooled, np.all(not_digit, axis=0), low)
+        flags = np.all([not_digit[name] for name in voters(weights)], axis=0)
+        abstains[ENSEMBLE] = ensemble_abstained(pooled, flags, low)
     return probabilities, abstains
 
 

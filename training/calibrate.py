@@ -7,8 +7,9 @@ Per model, a softmax temperature T minimises the validation NLL of logits / T (L
 it goes into the checkpoint's meta["temperature"] with meta["calibration"] (validation ECE and
 NLL before/after); the weights are not touched. The ensemble is the weighted log-linear pool
 p ∝ exp(Σ_m w_m log p_m) of the calibrated distributions; w is chosen on a grid to minimise
-the validation NLL among the weightings at least as accurate as the best single model there,
-and written to config/ensemble.json.
+the validation NLL among the weightings at least as accurate as the best single model on the
+validation digits and on the same digits once distorted as in training (other writers'
+styles, strokes, blur, low resolution), and written to config/ensemble.json.
 
 Abstention thresholds are fitted on the validation digits too, for at most 1 % abstained: per
 model (meta["abstention"]: the evidence score log Σ exp(logit), half the budget, and the
@@ -26,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import product
 from pathlib import Path
@@ -40,7 +42,9 @@ from recognition.calibration import ece, log_softmax, nll, pool, reliability, so
 from recognition.catalog import ARCHS
 from recognition.models import load_checkpoint, update_meta
 from recognition.preprocessing import standardize
+from recognition.voters import voters
 from training import abstain
+from training.augment import AugmentConfig, augment_batch
 from training.config import CONFIG_DIR, TrainConfig, default_config_path, weights_path
 from training.data import load_split, resolve_root, to_input, train_val_split
 from training.evaluate import PLOTS_DIR, evaluate, metrics_path, model_logits, write_report
@@ -50,6 +54,8 @@ from training.plots import plot_reliability
 log = logging.getLogger("training.calibrate")
 ENSEMBLE_FILE = CONFIG_DIR / "ensemble.json"
 POOL_RULE = "p ∝ exp(Σ_m w_m · log p_m), p_m = softmax(logits_m / T_m)"
+DISTORT_SEED = 21  # the validation digits' one distorted copy
+BATCH = 1000
 
 
 @dataclass
@@ -58,6 +64,7 @@ class Scored:
 
     arch: str
     val: np.ndarray
+    val_distorted: np.ndarray  # the validation digits once distorted as in training
     test: np.ndarray
     val_other: np.ndarray  # validation non-digits (threshold fitting)
     heldout: np.ndarray  # held-out non-digits (report only)
@@ -107,22 +114,44 @@ def accuracy_of(log_probs: np.ndarray, labels: np.ndarray) -> float:
     return float((log_probs.argmax(axis=1) == labels).mean())
 
 
+View = tuple[dict[str, np.ndarray], np.ndarray]  # per-model log-probabilities, labels
+
+
 def fit_pool_weights(
-    log_probs: dict[str, np.ndarray], labels: np.ndarray, step: float = 0.05, top: float = 2.0
+    views: Sequence[View], step: float = 0.05, top: float = 2.0
 ) -> dict[str, float]:
-    """Grid weights minimising the pool's NLL among those at least as accurate as every model."""
-    floor = max(accuracy_of(lp, labels) for lp in log_probs.values())
-    names = list(log_probs)
+    """Grid weights minimising the pool's NLL on the first view among those at least as
+    accurate as every single model on every view (when none is, those that fall least short
+    of it on their worst view)."""
+    floors = [
+        max(accuracy_of(lp, labels) for lp in by_model.values()) for by_model, labels in views
+    ]
+    names = list(views[0][0])
     grid = np.round(np.arange(0.0, top + step / 2, step), 6)
-    best: tuple[float, tuple[float, ...]] = (np.inf, ())
+    best: tuple[float, float, tuple[float, ...]] = (np.inf, np.inf, ())
     for weights in product(grid, repeat=len(names)):
         if not any(weights):
             continue
-        pooled = pool([log_probs[n] for n in names], weights)
-        if accuracy_of(pooled, labels) < floor:
-            continue
-        best = min(best, (nll(pooled, labels), tuple(float(w) for w in weights)))
-    return dict(zip(names, best[1], strict=True))
+        pooled = [pool([by_model[n] for n in names], weights) for by_model, _ in views]
+        short = max(
+            floor - accuracy_of(p, labels)
+            for p, (_, labels), floor in zip(pooled, views, floors, strict=True)
+        )
+        loss = nll(pooled[0], views[0][1])
+        best = min(best, (max(short, 0.0), loss, tuple(float(w) for w in weights)))
+    return dict(zip(names, best[2], strict=True))
+
+
+def distorted(clean: torch.Tensor, labels: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """Every image of `clean` (N×1×28×28 in [0, 1]) distorted once as in training (the CNN's
+    augmentation, applied to all); labels −1 mark non-digits."""
+    cfg = AugmentConfig(**{**TrainConfig.load(default_config_path("cnn")).augment, "p": 1.0})
+    return torch.cat(
+        [
+            augment_batch(clean[i : i + BATCH], cfg, gen, labels[i : i + BATCH])
+            for i in range(0, len(clean), BATCH)
+        ]
+    )
 
 
 def score_models(
@@ -131,7 +160,10 @@ def score_models(
     """Raw logits of each committed model on every evaluation set, and the digit labels."""
     images, labels = load_split(root, train=True)
     test_x, test_y = load_split(root, train=False)
-    val_x = standardize(to_input(images[val_idx]))
+    val_clean = to_input(images[val_idx])
+    val_x = standardize(val_clean)
+    gen = torch.Generator().manual_seed(DISTORT_SEED)
+    val_distorted = standardize(distorted(val_clean, labels[val_idx], gen))
     others = {
         "val_other": cached("train", n_other, abstain.VAL_SEED),
         "heldout": cached("heldout", n_other, abstain.HELDOUT_SEED),
@@ -140,10 +172,11 @@ def score_models(
     scored = {}
     for arch in ARCHS:
         model, _ = load_checkpoint(weights_path(arch))
-        run = {"val": val_x, "test": standardize(to_input(test_x)), **others}
-        z = {k: model_logits(model, x).numpy() for k, x in run.items()}
-        scored[arch] = Scored(arch, z["val"], z["test"], z["val_other"], z["heldout"])
-    data = {"val_y": labels[val_idx].numpy(), "test_y": test_y.numpy(), "test_x": test_x}
+        run = {"val": val_x, "val_distorted": val_distorted, "test": standardize(to_input(test_x))}
+        z = {k: model_logits(model, x).numpy() for k, x in {**run, **others}.items()}
+        scored[arch] = Scored(**z, arch=arch)
+    val_y = labels[val_idx].numpy()
+    data = {"val_y": val_y, "val_distorted_y": val_y, "test_y": test_y.numpy(), "test_x": test_x}
     return scored, data
 
 
@@ -158,11 +191,13 @@ SETS = {
 def _ensemble_inputs(
     scored: dict[str, Scored], temps: dict, weights: dict, thresholds: dict, split: str
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The pool's distribution on one set, and where every model says "not a digit"."""
+    """The pool's distribution on one set, and where every model it listens to says "not a
+    digit"."""
     logits = [getattr(scored[a], split) for a in weights]
     probs = abstain.pooled(logits, [temps[a] for a in weights], list(weights.values()))
     flags = [
-        abstain.not_a_digit(getattr(scored[a], split), temps[a], thresholds[a]) for a in weights
+        abstain.not_a_digit(getattr(scored[a], split), temps[a], thresholds[a])
+        for a in voters(weights)
     ]
     return probs, np.all(flags, axis=0)
 
@@ -211,7 +246,7 @@ def ensemble_summary(
 ) -> dict[str, Any]:
     """Accuracy and ECE of the mean ensemble, the fitted pool and each model, both splits."""
     out: dict[str, Any] = {}
-    for split in ("val", "test"):
+    for split in ("val", "val_distorted", "test"):
         labels = data[f"{split}_y"]
         calibrated = {a: log_softmax(getattr(s, split), temps[a]) for a, s in scored.items()}
         mean = np.mean([softmax(getattr(s, split)) for s in scored.values()], axis=0)
@@ -236,6 +271,7 @@ def write_ensemble(
         "abstention": abstention,
         "fitted_on": "validation split (5000 training images held out by both training runs)",
         "validation": summary["val"],
+        "validation_distorted": summary["val_distorted"],
         "test": summary["test"],
     }
     path.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
@@ -253,10 +289,10 @@ def print_report(calibrations: dict[str, dict], summary: dict[str, Any], temps: 
             f"{arch}: T = {temps[arch]:.4f}; validation ECE {100 * cal['ece_before']:.2f} % → "
             f"{100 * cal['ece_after']:.2f} %"
         )
-    for split in ("val", "test"):
+    for split in ("val", "val_distorted", "test"):
         for name, row in summary[split].items():
             print(
-                f"  {split:4s} {name:28s} accuracy {100 * row['accuracy']:.2f} %  "
+                f"  {split:13s} {name:28s} accuracy {100 * row['accuracy']:.2f} %  "
                 f"ECE {100 * row['ece']:.2f} %"
             )
 
@@ -293,8 +329,11 @@ def main(argv: list[str] | None = None) -> None:
     scored, data = score_models(root, validation_indices(), args.n_other)
     temps = {a: fit_temperature(s.val, data["val_y"]) for a, s in scored.items()}
     calibrations = {a: calibration_stats(s.val, data["val_y"], temps[a]) for a, s in scored.items()}
-    val_log_probs = {a: log_softmax(s.val, temps[a]) for a, s in scored.items()}
-    weights = fit_pool_weights(val_log_probs, data["val_y"], args.grid_step, args.grid_max)
+    views = [
+        ({a: log_softmax(getattr(s, split), temps[a]) for a, s in scored.items()}, data["val_y"])
+        for split in ("val", "val_distorted")
+    ]
+    weights = fit_pool_weights(views, args.grid_step, args.grid_max)
     log.info("pool weights %s", weights)
     summary = ensemble_summary(scored, temps, weights, data)
     thresholds, min_conf, rates = fit_abstention(scored, temps, weights)

@@ -8,7 +8,9 @@ digits augmented, thick or blurred strokes would pass for digit evidence. Then, 
 validation digits, the false-abstention budget (1 %) is shared: half for the evidence and
 confidence thresholds, half for the detector's minimum score. The "dev" family is where
 designs of the detector are compared; the held-out family is only scored. Run after
-`training.calibrate`, which writes thresholds without a detector.
+`training.calibrate`, which writes thresholds without a detector; with `--ensemble-only` the
+checkpoints' detectors are kept and only the pool's minimum confidence is refitted (after a
+change of the pool's weights alone).
 """
 
 from __future__ import annotations
@@ -29,10 +31,10 @@ from recognition.calibration import softmax
 from recognition.catalog import ARCHS
 from recognition.models import load_checkpoint, update_meta
 from recognition.preprocessing import standardize
+from recognition.voters import voters
 from training import abstain
-from training.augment import AugmentConfig, augment_batch
-from training.calibrate import ENSEMBLE_FILE, SETS, validation_indices
-from training.config import TrainConfig, default_config_path, weights_path
+from training.calibrate import ENSEMBLE_FILE, SETS, distorted, validation_indices
+from training.config import weights_path
 from training.data import load_split, resolve_root, to_input
 from training.evaluate import metrics_path
 from training.nondigits import cached
@@ -82,12 +84,7 @@ def fit_logistic(x: np.ndarray, positive: np.ndarray, l2: float = L2) -> tuple[n
 
 def with_augmented(clean: torch.Tensor, labels: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     """`clean` images followed by each once as augmented in training (labels −1: non-digits)."""
-    cfg = AugmentConfig(**{**TrainConfig.load(default_config_path("cnn")).augment, "p": 1.0})
-    aug = [
-        augment_batch(clean[i : i + BATCH], cfg, gen, labels[i : i + BATCH])
-        for i in range(0, len(clean), BATCH)
-    ]
-    return torch.cat([clean, *aug])
+    return torch.cat([clean, distorted(clean, labels, gen)])
 
 
 def training_digits(images: torch.Tensor, labels: torch.Tensor, val: torch.Tensor) -> torch.Tensor:
@@ -149,14 +146,15 @@ def judge(model: nn.Module, temperature: float, thresholds: Thresholds, x: torch
 
 def refit_ensemble(judged: dict[str, dict[str, Judged]], path: Path) -> dict[str, float]:
     """Refit the pool's minimum confidence in config/ensemble.json on the validation digits
-    (the models' new flags change how many the "every model says not a digit" rule takes);
+    (the models' new flags change how many the "every model the pool listens to says not a
+    digit" rule takes);
     returns the ensemble's abstention rates per set."""
     doc = json.loads(path.read_text())
     weights = doc["weights"]
 
     def inputs(name: str) -> tuple[np.ndarray, np.ndarray]:
         probabilities = [judged[a][name].probabilities for a in weights]
-        flags = np.all([judged[a][name].not_a_digit for a in weights], axis=0)
+        flags = np.all([judged[a][name].not_a_digit for a in voters(weights)], axis=0)
         return abstain.pooled_probabilities(probabilities, list(weights.values())), flags
 
     min_conf = abstain.fit_ensemble(*inputs("val"))
@@ -189,6 +187,11 @@ def main(argv: list[str] | None = None) -> None:
         "--ensemble", type=Path, default=ENSEMBLE_FILE, help="ensemble file (default: %(default)s)"
     )
     p.add_argument("--dry-run", action="store_true", help="fit and print; write nothing")
+    p.add_argument(
+        "--ensemble-only",
+        action="store_true",
+        help="keep the checkpoints' detectors; refit only the pool's minimum confidence",
+    )
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     torch.manual_seed(0)
@@ -197,8 +200,9 @@ def main(argv: list[str] | None = None) -> None:
     test_x, _ = load_split(root, train=False)
     val_idx = validation_indices()
     val = to_input(images[val_idx])
-    digits = training_digits(images, labels, val_idx)
-    non_digits = training_non_digits()
+    if not args.ensemble_only:
+        digits = training_digits(images, labels, val_idx)
+        non_digits = training_non_digits()
     sets = {
         "val": val,
         "test": to_input(test_x),
@@ -211,11 +215,16 @@ def main(argv: list[str] | None = None) -> None:
         path = weights_path(arch)
         model, meta = load_checkpoint(path)
         temperature = float(meta["temperature"])
-        thresholds = fit_model(model, temperature, digits, non_digits, val)
+        if args.ensemble_only:
+            thresholds = Thresholds.from_meta(meta)
+            if thresholds is None or thresholds.detector is None:
+                raise SystemExit(f"{path} has no detector to keep: run without --ensemble-only")
+        else:
+            thresholds = fit_model(model, temperature, digits, non_digits, val)
         judged[arch] = {k: judge(model, temperature, thresholds, x) for k, x in sets.items()}
         shares = {k: float(j.abstained.mean()) for k, j in judged[arch].items()}
         report(arch, shares)
-        if not args.dry_run:
+        if not (args.dry_run or args.ensemble_only):
             write_abstention(path, {**thresholds.to_dict(), "rates": shares})
     if not args.dry_run:
         report("ensemble", refit_ensemble(judged, args.ensemble))

@@ -9,8 +9,9 @@ Outcomes, in order of precedence:
 
 The ensemble is the weighted log-linear pool p ∝ exp(Σ_m w_m log p_m) of the models' calibrated
 distributions, with the weights fitted by training.calibrate (webui.ensemble loads them). It
-abstains (`abstain: true`, `ensemble_prediction: null`, a `reason`) when every model says the
-image does not look like a digit, or when the pool's confidence is below its fitted minimum:
+abstains (`abstain: true`, `ensemble_prediction: null`, a `reason`) when every model the pool
+listens to (`recognition.voters`) says the image does not look like a digit, or when the pool's
+confidence is below its fitted minimum:
 "unsure: a or b" when two digits hold most of the probability, else "does not look like a digit".
 
 A number is merged digit by digit (`digits`): each digit's model readings are pooled and judged
@@ -31,6 +32,7 @@ from typing import Any
 
 from recognition.constants import NUM_CLASSES
 from recognition.summary import weakest
+from recognition.voters import voters
 from webui.ensemble import DEFAULT, Ensemble
 
 NOT_A_DIGIT = "does not look like a digit"
@@ -155,7 +157,8 @@ def ensemble(answered: Mapping[str, Mapping[str, Any]], rule: Ensemble = DEFAULT
         weights = [1.0 / len(answered)] * len(answered)
     distribution = pool([a["probabilities"] for a in answered.values()], weights)
     best = max(range(len(distribution)), key=distribution.__getitem__)
-    abstain, reason = verdict(distribution, list(answered.values()), rule)
+    listened = voters(dict(zip(answered, weights, strict=True)))
+    abstain, reason = verdict(distribution, [answered[role] for role in listened], rule)
     return {
         "prediction": None if abstain else best,
         "confidence": round(distribution[best], 4),

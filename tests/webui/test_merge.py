@@ -154,6 +154,26 @@ def test_a_confident_pool_does_not_abstain_even_if_one_model_does():
     assert body["abstain"] is False and body["ensemble_prediction"] == 2
 
 
+def test_a_model_the_pool_gives_no_weight_has_no_say_in_not_a_digit():
+    """With the MLP at weight 0 the CNN's "not a digit" stands alone, and the MLP's alone
+    does not make the ensemble abstain."""
+    rule = Ensemble(weights={"mlp": 0.0, "cnn": 1.0}, min_confidence=60.0, unsure_mass=80.0)
+    cnn_says_no = {
+        "mlp": ModelReply(200, 1.0, answer(7, 95.0)),
+        "cnn": ModelReply(200, 1.0, answer(7, 70.0, reason=NOT_A_DIGIT)),
+    }
+    _status, body = merge(cnn_says_no, total_ms=1.0, rule=rule)
+    assert body["abstain"] is True and body["reason"] == NOT_A_DIGIT
+    assert body["mlp_prediction"] == 7 and body["mlp_abstain"] is False
+    mlp_says_no = {
+        "mlp": ModelReply(200, 1.0, answer(7, 30.0, reason=NOT_A_DIGIT)),
+        "cnn": ModelReply(200, 1.0, answer(7, 70.0)),
+    }
+    _status, body = merge(mlp_says_no, total_ms=1.0, rule=rule)
+    assert body["abstain"] is False and body["ensemble_prediction"] == 7
+    assert body["ensemble_confidence"] == pytest.approx(70.0)  # the CNN's distribution
+
+
 @pytest.mark.parametrize("missing", ["mlp", "cnn"])
 def test_one_model_down_passes_on_the_others_abstention(missing):
     present = "cnn" if missing == "mlp" else "mlp"
