@@ -10,6 +10,7 @@ and pens again, on which design choices of the detector are compared (never fitt
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -210,8 +211,10 @@ def generate(split: str, count: int, seed: int) -> np.ndarray:
 
 
 def cached(split: str, count: int, seed: int) -> np.ndarray:
-    """`generate`, memoised on disk under artifacts/nondigits/ (generation takes ~10 ms each)."""
-    path = CACHE_DIR / f"{split}-{count}-{seed}.npy"
+    """`generate`, memoised on disk under artifacts/nondigits/ (generation takes ~10 ms each),
+    keyed by what the family is drawn from as well, so a changed family is drawn anew."""
+    digest = hashlib.sha1(repr(FAMILIES[split]).encode()).hexdigest()[:8]
+    path = CACHE_DIR / f"{split}-{count}-{seed}-{digest}.npy"
     if path.is_file():
         return np.load(path)
     images = generate(split, count, seed)

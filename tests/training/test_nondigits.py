@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 import torch
 
+from training import nondigits
 from training.detector import with_augmented
-from training.nondigits import CANVAS, FAMILIES, generate, shape
+from training.nondigits import CANVAS, FAMILIES, Family, cached, generate, shape
 
 pytestmark = pytest.mark.unit
 
@@ -47,3 +48,14 @@ def test_with_augmented_keeps_the_clean_images_first() -> None:
     assert both.shape == (16, 1, 28, 28)
     assert torch.equal(both[:8], clean)
     assert not torch.equal(both[8:], clean)
+
+
+def test_the_cache_is_drawn_anew_when_a_family_changes(tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(nondigits, "CACHE_DIR", tmp_path)
+    first = cached("dev", 4, seed=2)
+    assert np.array_equal(first, cached("dev", 4, seed=2))  # read back from the cache
+    dev = FAMILIES["dev"]
+    changed = Family("o", dev.hershey, dev.fonts, dev.pens, ("wave",))
+    monkeypatch.setitem(nondigits.FAMILIES, "dev", changed)
+    assert not np.array_equal(first, cached("dev", 4, seed=2))
+    assert len(list(tmp_path.glob("dev-4-2-*.npy"))) == 2
