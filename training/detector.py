@@ -8,9 +8,9 @@ digits augmented, thick or blurred strokes would pass for digit evidence. Then, 
 validation digits, the false-abstention budget (1 %) is shared: half for the evidence and
 confidence thresholds, half for the detector's minimum score. The "dev" family is where
 designs of the detector are compared; the held-out family is only scored. Run after
-`training.calibrate`, which writes thresholds without a detector; with `--ensemble-only` the
-checkpoints' detectors are kept and only the pool's minimum confidence is refitted (after a
-change of the pool's weights alone).
+`training.calibrate`, which writes thresholds without a detector; `--refit mlp` refits the
+MLP's detector alone (after a retrain of the MLP), and a bare `--refit` keeps every checkpoint's
+detector and refits only the pool's minimum confidence (after a change of the pool's weights).
 """
 
 from __future__ import annotations
@@ -188,9 +188,11 @@ def main(argv: list[str] | None = None) -> None:
     )
     p.add_argument("--dry-run", action="store_true", help="fit and print; write nothing")
     p.add_argument(
-        "--ensemble-only",
-        action="store_true",
-        help="keep the checkpoints' detectors; refit only the pool's minimum confidence",
+        "--refit",
+        nargs="*",
+        choices=ARCHS,
+        default=list(ARCHS),
+        help="the models whose detector is refitted (default: all; none: only the pool's)",
     )
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
@@ -200,7 +202,7 @@ def main(argv: list[str] | None = None) -> None:
     test_x, _ = load_split(root, train=False)
     val_idx = validation_indices()
     val = to_input(images[val_idx])
-    if not args.ensemble_only:
+    if args.refit:
         digits = training_digits(images, labels, val_idx)
         non_digits = training_non_digits()
     sets = {
@@ -215,16 +217,16 @@ def main(argv: list[str] | None = None) -> None:
         path = weights_path(arch)
         model, meta = load_checkpoint(path)
         temperature = float(meta["temperature"])
-        if args.ensemble_only:
+        if arch in args.refit:
+            thresholds = fit_model(model, temperature, digits, non_digits, val)
+        else:
             thresholds = Thresholds.from_meta(meta)
             if thresholds is None or thresholds.detector is None:
-                raise SystemExit(f"{path} has no detector to keep: run without --ensemble-only")
-        else:
-            thresholds = fit_model(model, temperature, digits, non_digits, val)
+                raise SystemExit(f"{path} has no detector to keep: refit it (--refit {arch})")
         judged[arch] = {k: judge(model, temperature, thresholds, x) for k, x in sets.items()}
         shares = {k: float(j.abstained.mean()) for k, j in judged[arch].items()}
         report(arch, shares)
-        if not (args.dry_run or args.ensemble_only):
+        if arch in args.refit and not args.dry_run:
             write_abstention(path, {**thresholds.to_dict(), "rates": shares})
     if not args.dry_run:
         report("ensemble", refit_ensemble(judged, args.ensemble))
