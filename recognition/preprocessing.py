@@ -279,8 +279,26 @@ def accepted_formats() -> str:
     return ", ".join(names[:-1]) + " or " + names[-1]
 
 
+HEIF_BRANDS = frozenset({b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b"hevs"})
+HEIF_BRANDS |= {b"mif1", b"mif2", b"msf1"}  # the generic HEIF brands (AVIF adds "avif")
+FTYP_BRANDS = 16  # where an "ftyp" box's compatible brands start (size, type, major, minor)
+REFUSAL_HINTS = {
+    "HEIC": " (an iPhone saves JPEG with Settings > Camera > Formats > Most Compatible)"
+}
+
+
+def is_heif(head: bytes) -> bool:
+    """Whether `head` opens an ISO-BMFF file branded HEIF (an iPhone's HEIC) and not AVIF."""
+    if len(head) < FTYP_BRANDS or head[4:8] != b"ftyp":
+        return False
+    end = min(int.from_bytes(head[:4], "big"), len(head))
+    brands = {head[8:12], *(head[i : i + 4] for i in range(FTYP_BRANDS, end - 3, 4))}
+    return bool(brands & HEIF_BRANDS) and not brands & {b"avif", b"avis"}
+
+
 def known_format(data: bytes) -> str | None:
-    """The name of a format Pillow knows but the product refuses whose magic `data` starts with.
+    """The name of a format Pillow knows (or HEIC) but the product refuses whose magic `data`
+    starts with.
 
     Only the plugins' signature checks run (a few bytes compared), never their decoders.
     """
@@ -289,7 +307,7 @@ def known_format(data: bytes) -> str | None:
     for name, (_, accept) in Image.OPEN.items():
         if name not in IMAGE_FORMATS and accept is not None and _accepts(accept, head):
             return name
-    return None
+    return "HEIC" if is_heif(head) else None
 
 
 def _accepts(accept: Callable[[bytes], bool | str], head: bytes) -> bool:
@@ -313,7 +331,11 @@ def _open(data: bytes) -> Image.Image:
     except UnidentifiedImageError:
         other = known_format(data)
         failure = (
-            ImageError(f"{other} images are not accepted: send {accepted_formats()}", status=415)
+            ImageError(
+                f"{other} images are not accepted: send {accepted_formats()}"
+                + REFUSAL_HINTS.get(other, ""),
+                status=415,
+            )
             if other
             else ImageError(f"not a readable image: send {accepted_formats()}")
         )

@@ -485,6 +485,28 @@ def test_formats_outside_the_allow_list_are_refused_by_name(
     assert all(fmt in str(error).upper() for fmt in IMAGE_FORMATS)
 
 
+def heif_header(major: bytes, *compatible: bytes) -> bytes:
+    """The first bytes of an ISO-BMFF file: its "ftyp" box with these brands, then a box."""
+    ftyp = major + bytes(4) + b"".join(compatible)
+    return (8 + len(ftyp)).to_bytes(4, "big") + b"ftyp" + ftyp + bytes(4) + b"meta" + bytes(64)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [heif_header(b"heic", b"mif1", b"heic"), heif_header(b"mif1", b"mif1", b"heix")],
+    ids=["iphone-heic", "heif-mif1"],
+)
+def test_heic_photos_are_refused_by_name_with_a_way_out(data: bytes) -> None:
+    error = refusal(data)
+    assert error.status == 415
+    assert "HEIC" in str(error) and "JPEG" in str(error) and "Most Compatible" in str(error)
+
+
+def test_a_broken_avif_is_not_called_heic() -> None:
+    error = refusal(heif_header(b"mif1", b"mif1", b"avif", b"miaf"))
+    assert "HEIC" not in str(error)
+
+
 def test_unknown_bytes_name_the_accepted_formats() -> None:
     error = refusal(b"just text, no image at all\n" * 4)
     assert error.status == 400
