@@ -84,6 +84,8 @@ DEFAULT_OUT = REPO_ROOT / "artifacts" / "robustness.json"
 DEFAULT_WEIGHTS = REPO_ROOT / "weights"
 BATCH = 512  # images per forward pass in-process
 ENSEMBLE = "ensemble"
+SHED_RETRIES = 30  # times a 503 with Retry-After from the web UI is asked again
+MAX_SHED_WAIT = 1.0  # seconds, at most, between those tries
 FLOOR = 1e-12  # the web UI's floor on a probability before the log-linear pool (webui.merge)
 TIMEOUT = 30.0
 mimetypes.add_type("image/webp", ".webp")
@@ -222,10 +224,17 @@ class WebUIClient:
         self.session.mount("http://", requests.adapters.HTTPAdapter(pool_maxsize=16))
 
     def classify(self, sample: Sample, models: Sequence[str]) -> Outcome:
-        """The UI's answers (both models and their ensemble) for one file."""
+        """The UI's answers (both models and their ensemble) for one file. A 503 with
+        Retry-After (the UI shedding load: costly photos are admitted one at a time) is asked
+        again after the wait it gives, up to SHED_RETRIES times: this measures accuracy."""
         ctype = mimetypes.guess_type(sample.path.name)[0] or "application/octet-stream"
         files = {"file": (sample.path.name, sample.path.read_bytes(), ctype)}
-        response = self.session.post(f"{self.url}/api/predict", files=files, timeout=TIMEOUT)
+        for _ in range(SHED_RETRIES):
+            response = self.session.post(f"{self.url}/api/predict", files=files, timeout=TIMEOUT)
+            wait = response.headers.get("Retry-After", "")
+            if response.status_code != 503 or not wait.isdigit():
+                break
+            time.sleep(min(float(wait), MAX_SHED_WAIT))
         if response.status_code != 200:
             return Outcome({}, response.status_code, response.text[:200])
         body = response.json()

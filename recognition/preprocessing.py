@@ -1155,7 +1155,8 @@ def remove_rulings(
 # ---------------------------------------------------------------------------------------------
 
 
-def _touches_border(stats: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+def touches_border(stats: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Per component (connectedComponentsWithStats rows), whether it reaches the image border."""
     left, top, width, height = stats[:, 0], stats[:, 1], stats[:, 2], stats[:, 3]
     return (left == 0) | (top == 0) | (left + width >= shape[1]) | (top + height >= shape[0])
 
@@ -1182,7 +1183,7 @@ def border_clutter(stats: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     spans = np.maximum(w / width, h / height) > PICK.clutter_span
     thin = np.maximum(w, h) > PICK.clutter_elongation * np.minimum(w, h)
     long = spans | thin
-    return _touches_border(stats, shape) & long
+    return touches_border(stats, shape) & long
 
 
 def select_digit(
@@ -1207,7 +1208,7 @@ def select_digit(
     usable = ~border_clutter(stats, mask.shape) if photo else np.ones(len(stats), bool)
     if not usable.any():
         usable[:] = True
-    inside = ~_touches_border(stats, mask.shape)
+    inside = ~touches_border(stats, mask.shape)
     candidates = usable & (weights >= PICK.candidate_share * weights[usable].max())
     seeds = candidates.copy()
     # in a photo whatever touches the border is suspect (the digit is in the picture)

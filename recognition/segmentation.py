@@ -25,6 +25,7 @@ import numpy as np
 
 from recognition.limits import MAX_DIGITS
 from recognition.preprocessing import (
+    PICK,
     Box,
     FoundInk,
     ImageError,
@@ -36,6 +37,7 @@ from recognition.preprocessing import (
     frame_digit,
     frame_margin,
     look,
+    touches_border,
 )
 
 XYWH = tuple[int, int, int, int]  # x, y, width, height
@@ -201,6 +203,27 @@ def bands(intervals: list[tuple[int, int]]) -> list[tuple[int, int]]:
         else:
             merged.append((start, end))
     return merged
+
+
+def without_border_bands(parts: Strokes, kept: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """`kept` less the bands of rows that reach the image border and hold no writing (a
+    photo's vignetted corners, the desk around a sheet, the grid at a crop's edge, with at most
+    specks inside), when another band holds writing: a stroke inside the image at least the
+    share of the heaviest with which the single-digit reader lets an inner blob beat border
+    blobs."""
+    stats = parts.stats[kept]
+    weights = parts.weights[kept]
+    border = touches_border(stats, shape)
+    writing = ~border & (weights >= PICK.photo_inside_share * weights.max())
+    if not writing.any():
+        return kept
+    spans = [(int(t), int(t + h)) for _, t, _, h, _ in stats]
+    keep = np.zeros(len(kept), bool)
+    for start, end in bands(spans):
+        members = np.array([start <= top < end for top, _ in spans])
+        if (members & writing).any() or not (members & border).any():
+            keep |= members
+    return kept[keep]
 
 
 def count_lines(stats: np.ndarray) -> int:
@@ -478,6 +501,8 @@ def segment(found: FoundInk) -> list[Place]:
     parts, kept = kept_strokes(found)
     if kept.size == 0:
         return []
+    if found.photo:
+        kept = without_border_bands(parts, kept, found.mask.shape)
     if count_lines(parts.stats[kept]) > 1:
         raise ImageError(
             "more than one line of writing: send one line of digits at a time", status=422

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
@@ -161,3 +163,44 @@ def test_torchserve_client_reads_keys_through_tsclient(tmp_path: Path) -> None:
     client = robustness.TorchServeClient("http://127.0.0.1:1", tmp_path / "key_file.json", None)
     assert client.client.keys.current() == {"management": "m1", "inference": "i1", "api": "a"}
     client.client.close()
+
+
+class Shedding(BaseHTTPRequestHandler):
+    """Answers /api/predict 503 with Retry-After twice, then 200 with an answer."""
+
+    calls = 0
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers["Content-Length"]))
+        type(self).calls += 1
+        shed = type(self).calls <= 2
+        body = b'{"error": "busy"}' if shed else b'{"cnn_prediction": 7}'
+        self.send_response(503 if shed else 200)
+        if shed:
+            self.send_header("Retry-After", "1")
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_webui_client_asks_again_when_the_ui_sheds_load(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 503 with Retry-After is the UI shedding load, not an answer: asked again, it reads."""
+    monkeypatch.setattr(robustness, "MAX_SHED_WAIT", 0.01)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Shedding)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        image = tmp_path / "digit.png"
+        image.write_bytes(b"\x89PNG")
+        client = robustness.WebUIClient(f"http://127.0.0.1:{server.server_address[1]}")
+        outcome = client.classify(Sample(image, 7, {}), ["mnist_cnn"])
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert outcome.status == 200 and outcome.predictions == {"mnist_cnn": 7}
+    assert Shedding.calls == 3

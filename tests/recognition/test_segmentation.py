@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from benchmarks.numbers import read_digits
+from evalsets.items import make_one, plan
 from recognition.limits import MAX_DIGITS
 from recognition.predictor import Predictor
 from recognition.preprocessing import ImageError, preprocess
@@ -19,10 +20,12 @@ from recognition.segmentation import (
     resolve,
 )
 from tests.helpers import REPO_ROOT, mnist_test_set, png_bytes
+from tests.recognition.synthetic import photo
 
 pytestmark = pytest.mark.unit
 
 HEIGHT = 60  # digit height in the generated rows
+PHOTO = (900, 1200)  # rows, columns of a generated photo
 PAPER, INK = 250, 20
 
 
@@ -159,6 +162,43 @@ def test_two_lines_are_a_422() -> None:
         ring(img, x, top=160)
     with pytest.raises(ImageError, match="more than one line") as caught:
         read_line(png_bytes(img))
+    assert caught.value.status == 422
+
+
+# positions in evalsets' phone set (seed 0, 500 files) of one-digit photos the line reader
+# refused as "more than one line": vignetted corners, the desk around the sheet, the squared
+# paper's grid at the frame's edge each made a band of rows of their own
+PHONE_BORDER_BANDS = [8, 16, 22, 78]
+
+
+def phone_photo(position: int) -> tuple[bytes, int]:
+    """The JPEG and label of one file of evalsets' phone set (seed 0, 500 files)."""
+    images, labels = mnist_test_set()
+    index, variant = plan("phone", 500, 0, len(images), labels)[position]
+    label = int(labels[index])
+    _, data, _ = make_one(("phone", position, index, variant, images[index], label, 0))
+    return data, label
+
+
+@pytest.mark.parametrize("position", PHONE_BORDER_BANDS)
+def test_clutter_at_a_photos_border_is_no_second_line(position: int) -> None:
+    """Bands of rows whose every stroke touches the border of a photo are not lines when
+    another holds writing inside it: the one digit is read, as the single-digit reader reads it."""
+    data, _ = phone_photo(position)
+    (digit,) = read_unverified(data)
+    assert np.array_equal(digit.image, preprocess(data))
+
+
+def test_two_lines_in_a_photo_with_a_dark_border_are_a_422() -> None:
+    """Two lines of digits inside a vignetted photo whose corners read as ink stay two lines."""
+    img = np.full(PHOTO, 225, np.uint8)
+    for x in (500, 640, 780):
+        ring(img, x, top=250, height=120)
+        ring(img, x, top=550, height=120)
+    ys, xs = np.mgrid[0 : PHOTO[0], 0 : PHOTO[1]].astype(np.float32)
+    vignette = 1.0 - 1.6 * ((xs / PHOTO[1] - 0.5) ** 2 + (ys / PHOTO[0] - 0.5) ** 2)
+    with pytest.raises(ImageError, match="more than one line") as caught:
+        read_line(photo(img, np.clip(vignette, 0.05, 1.0)))
     assert caught.value.status == 422
 
 
