@@ -614,8 +614,11 @@ def _ring(img: np.ndarray) -> np.ndarray:
     return np.concatenate([img[0], img[-1], img[1:-1, 0], img[1:-1, -1]])
 
 
-def _bright_border(grey: np.ndarray, mean: float) -> float:
-    """Share of the image's outermost pixels brighter than `mean`."""
+def _bright_border(grey: np.ndarray, mean: float | None = None) -> float:
+    """Share of the image's outermost pixels brighter than `mean` (by default the mean of the
+    polarity sample)."""
+    if mean is None:
+        mean = float(_sample(grey, LIGHT.polarity_pixels).mean())
     return float((_ring(grey) > mean).mean())
 
 
@@ -766,10 +769,9 @@ def analyse_lighting(grey: np.ndarray, *, scan: bool | None = None) -> Lighting:
         # A photo: dark ink on paper, unless the scene is mostly dark, its border too (fat
         # strokes fill a tight crop of paper but leave its edge bright) and its thin structures
         # are bright (chalk on a board, a white pen on black card).
-        mean = float(_sample(grey, LIGHT.polarity_pixels).mean())
         dark = bool(
             np.median(small) >= LIGHT.bright_scene
-            or _bright_border(grey, mean) >= LIGHT.paper_border
+            or _bright_border(grey) >= LIGHT.paper_border
             or _locally_dark(small)
         )
     level = levels[dark]

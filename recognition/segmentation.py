@@ -217,10 +217,10 @@ def without_border_bands(parts: Strokes, kept: np.ndarray, shape: tuple[int, int
     writing = ~border & (weights >= PICK.photo_inside_share * weights.max())
     if not writing.any():
         return kept
-    spans = [(int(t), int(t + h)) for _, t, _, h, _ in stats]
+    tops = stats[:, cv2.CC_STAT_TOP]
     keep = np.zeros(len(kept), bool)
-    for start, end in bands(spans):
-        members = np.array([start <= top < end for top, _ in spans])
+    for start, end in bands([(int(t), int(t + h)) for _, t, _, h, _ in stats]):
+        members = (tops >= start) & (tops < end)
         if (members & writing).any() or not (members & border).any():
             keep |= members
     return kept[keep]
