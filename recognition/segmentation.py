@@ -50,6 +50,10 @@ class Segmenting:
     speck_weight: float = 0.01  # strokes lighter than this share of the heaviest…
     speck_extent: float = 0.25  # …and no longer than this are specks, dropped at once
     light_group: float = 0.15  # a group lighter than this share of the median group: dust
+    grain_away: float = 0.5  # strokes this many of the heaviest's heights off its rows…
+    grain_count: int = 5  # …at least this many of them…
+    grain_share: float = 0.25  # …each at most this share of the heaviest: the paper's grain,
+    # and every stroke no heavier than the heaviest of them is grain too
     band_margin: float = 0.25  # strokes this far above or below the line's band are not in it
     min_height: float = 0.5  # a group shorter than this joins a digit it overlaps or nears…
     near: float = 0.15  # …(this close across), or is noise
@@ -224,6 +228,22 @@ def without_border_bands(parts: Strokes, kept: np.ndarray, shape: tuple[int, int
         if (members & writing).any() or not (members & border).any():
             keep |= members
     return kept[keep]
+
+
+def above_grain(parts: Strokes, kept: np.ndarray) -> np.ndarray:
+    """`kept` less the paper's grain: when at least `grain_count` strokes lie well off the rows
+    of the heaviest (`grain_away` of its height) and all of them are light (at most
+    `grain_share` of it), they are texture, not a second line, and so is every stroke no
+    heavier than the heaviest of them."""
+    stats, weights = parts.stats[kept], parts.weights[kept]
+    anchor = int(np.argmax(weights))
+    top, height = int(stats[anchor, cv2.CC_STAT_TOP]), int(stats[anchor, cv2.CC_STAT_HEIGHT])
+    reach = SEG.grain_away * height
+    tops, ends = stats[:, cv2.CC_STAT_TOP], stats[:, cv2.CC_STAT_TOP] + stats[:, cv2.CC_STAT_HEIGHT]
+    away = (ends < top - reach) | (tops > top + height + reach)
+    if away.sum() < SEG.grain_count or weights[away].max() > SEG.grain_share * weights[anchor]:
+        return kept
+    return kept[weights > weights[away].max()]
 
 
 def count_lines(stats: np.ndarray) -> int:
@@ -503,6 +523,7 @@ def segment(found: FoundInk) -> list[Place]:
         return []
     if found.photo:
         kept = without_border_bands(parts, kept, found.mask.shape)
+    kept = above_grain(parts, kept)
     if count_lines(parts.stats[kept]) > 1:
         raise ImageError(
             "more than one line of writing: send one line of digits at a time", status=422

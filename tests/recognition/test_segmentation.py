@@ -165,26 +165,25 @@ def test_two_lines_are_a_422() -> None:
     assert caught.value.status == 422
 
 
+def evalsets_file(name: str, count: int, position: int) -> bytes:
+    """The bytes of one file of an evalsets set (seed 0, `count` files)."""
+    images, labels = mnist_test_set()
+    index, variant = plan(name, count, 0, len(images), labels)[position]
+    label = int(labels[index])
+    return make_one((name, position, index, variant, images[index], label, 0))[1]
+
+
 # positions in evalsets' phone set (seed 0, 500 files) of one-digit photos the line reader
 # refused as "more than one line": vignetted corners, the desk around the sheet, the squared
 # paper's grid at the frame's edge each made a band of rows of their own
 PHONE_BORDER_BANDS = [8, 16, 22, 78]
 
 
-def phone_photo(position: int) -> tuple[bytes, int]:
-    """The JPEG and label of one file of evalsets' phone set (seed 0, 500 files)."""
-    images, labels = mnist_test_set()
-    index, variant = plan("phone", 500, 0, len(images), labels)[position]
-    label = int(labels[index])
-    _, data, _ = make_one(("phone", position, index, variant, images[index], label, 0))
-    return data, label
-
-
 @pytest.mark.parametrize("position", PHONE_BORDER_BANDS)
 def test_clutter_at_a_photos_border_is_no_second_line(position: int) -> None:
     """Bands of rows whose every stroke touches the border of a photo are not lines when
     another holds writing inside it: the one digit is read, as the single-digit reader reads it."""
-    data, _ = phone_photo(position)
+    data = evalsets_file("phone", 500, position)
     (digit,) = read_unverified(data)
     assert np.array_equal(digit.image, preprocess(data))
 
@@ -200,6 +199,43 @@ def test_two_lines_in_a_photo_with_a_dark_border_are_a_422() -> None:
     with pytest.raises(ImageError, match="more than one line") as caught:
         read_line(photo(img, np.clip(vignette, 0.05, 1.0)))
     assert caught.value.status == 422
+
+
+# positions in evalsets' texture set (seed 0, 300 files) of one-digit images of grainy paper
+# whose grain the line reader read as more digits beside the one
+TEXTURE_GRAIN = [11, 57, 71, 83]
+
+
+@pytest.mark.parametrize("position", TEXTURE_GRAIN)
+def test_the_grain_of_textured_paper_is_no_digit(position: int) -> None:
+    data = evalsets_file("texture", 300, position)
+    (digit,) = read_unverified(data)
+    assert np.array_equal(digit.image, preprocess(data))
+
+
+def grainy(img: np.ndarray, seed: int = 0, count: int = 300) -> np.ndarray:
+    """`img` with grey specks of 2–5 px radius strewn all over it (recycled paper's grain)."""
+    rng = np.random.default_rng(seed)
+    rows, cols = img.shape
+    out = img.copy()
+    for _ in range(count):
+        centre = (int(rng.integers(0, cols)), int(rng.integers(0, rows)))
+        cv2.circle(out, centre, int(rng.integers(2, 6)), int(rng.integers(120, 180)), -1)
+    return out
+
+
+@pytest.mark.parametrize("count", [1, 3, 5])
+def test_a_row_on_grainy_paper_reads_its_digits_only(count: int) -> None:
+    """Specks above, below and between the digits: as many digits as on clean paper, each where
+    it is on clean paper (before: a speck beside the digits read as one more, or 'more than
+    one line')."""
+    clean = row(count)
+    clean = np.vstack([page(clean.shape[1], 150), clean, page(clean.shape[1], 150)])
+    boxes = [d.box for d in read_unverified(png_bytes(clean))]
+    grained = [d.box for d in read_unverified(png_bytes(grainy(clean)))]
+    assert len(grained) == count
+    for (x, y, w, h), (cx, cy, cw, ch) in zip(grained, boxes, strict=True):
+        assert x <= cx + cw / 2 <= x + w and y <= cy + ch / 2 <= y + h
 
 
 def pair_of_rings() -> tuple[list[Slot], int]:
