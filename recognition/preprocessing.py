@@ -194,6 +194,12 @@ class PaperTunables:
     thin_ink: float = 0.12  # the ink's mean stroke width, as a share of the paper's shorter side
     inset: float = 0.04  # the paper's edge and shadow: this share of its size is dropped
     edge_band: float = 0.02  # bands either side of the paper's outline: share of the shorter side
+    flat_level: float = 3 / 255  # a fill around a pasted patch: levels this close to the border's…
+    flat_border: float = 0.5  # …on at least this share of the border…
+    flat_outside: float = 0.97  # …and of everything outside the patch's box, which the rest fills…
+    flat_fill: float = 0.8  # …at least this share of…
+    flat_marks: float = 0.0005  # …and marks on at least this share of its core, at most outside
+    flat_inset: float = 0.01  # the patch's edge (JPEG ringing): this share of its side, + 2 px
 
 
 @dataclass(frozen=True)
@@ -1018,9 +1024,82 @@ def find_paper(grey: np.ndarray) -> tuple[np.ndarray, Box] | None:
     return found if found is not None else _paper_by_edges(levels, closed)
 
 
+def _marks(grey: np.ndarray, size: int) -> np.ndarray:
+    """Thin dark or bright marks: what a closing or an opening over `size` pixels lifts off
+    the levels by at least `PAPER.contrast`."""
+    dark = _morph(grey, cv2.MORPH_CLOSE, size) - grey >= PAPER.contrast
+    return dark | (grey - _morph(grey, cv2.MORPH_OPEN, size) >= PAPER.contrast)
+
+
+def _patch_on_fill(grey: np.ndarray) -> tuple[np.ndarray, np.ndarray, Box] | None:
+    """What lies off a flat border fill (`flat_surround`), its largest region and that
+    region's box, if the fill holds `flat_border` of the border and the region is sized like
+    a patch."""
+    ring = _ring(grey)
+    level = float(np.median(ring))
+    if np.mean(np.abs(ring - level) <= PAPER.flat_level) < PAPER.flat_border:
+        return None
+    other = (np.abs(grey - level) > PAPER.flat_level).astype(np.uint8)
+    other = cv2.morphologyEx(other, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(other, 8)
+    areas = stats[1:, cv2.CC_STAT_AREA]
+    if not areas.size:
+        return None
+    left, top, width, height, _ = (int(v) for v in stats[1 + int(np.argmax(areas))])
+    if not PAPER.min_share <= width * height / grey.size <= PAPER.max_share:
+        return None
+    region = labels == 1 + int(np.argmax(areas))
+    return other > 0, region, Box(top, left, top + height, left + width)
+
+
+def flat_surround(grey: np.ndarray) -> Box | None:
+    """The box of a patch pasted on a flat fill (a crop on a square of one grey, an image padded
+    or letterboxed by an app), its edge inset; None when the border is not such a fill. The
+    fill holds at least `flat_border` of the border and `flat_outside` of all outside the
+    patch, which it fills as a rectangle (`flat_fill`); thin marks (`_marks`) lie well inside
+    the patch and not outside it: a digit drawn straight on a plain canvas, or a sheet whose
+    blank part is clipped white, is no patch."""
+    found = None if max(grey.shape) <= DECODE.small_image else _patch_on_fill(grey)
+    if found is None:
+        return None
+    other, region, box = found
+    inside = np.zeros(grey.shape, bool)
+    inside[box.top : box.bottom, box.left : box.right] = True
+    if other[inside].mean() < PAPER.flat_fill or other[~inside].mean() > 1 - PAPER.flat_outside:
+        return None
+    side = min(box.height, box.width)
+    inset = 2 + round(PAPER.flat_inset * side)
+    near = cv2.dilate(inside.astype(np.uint8), np.ones((2 * inset + 1,) * 2, np.uint8)) > 0
+    size = _odd(max(PAPER.min_closing, PAPER.closing * side))
+    outline, _ = cv2.findContours(
+        region.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE
+    )
+    core = cv2.erode(
+        _filled(max(outline, key=cv2.contourArea), grey.shape), np.ones((size + 2,) * 2, np.uint8)
+    )
+    marks = _marks(grey, size)
+    if not core.any() or marks[core > 0].mean() < PAPER.flat_marks:
+        return None
+    if marks[~near].mean() > PAPER.flat_marks:
+        return None
+    return Box(box.top + inset, box.left + inset, box.bottom - inset, box.right - inset)
+
+
 def isolate_paper(grey: np.ndarray) -> tuple[np.ndarray, Box | None]:
     """The image cut to the sheet it shows, the surround painted with the paper's own level, and
-    the sheet's box in `grey`; `grey` itself and None when the paper is the frame."""
+    the sheet's box in `grey`; `grey` itself and None when the paper is the frame. A patch
+    pasted on a flat fill (`flat_surround`) is cut out first; a sheet may then lie on it."""
+    patch = flat_surround(grey)
+    if patch is not None:
+        crop, inner = isolate_paper(grey[patch.top : patch.bottom, patch.left : patch.right])
+        if inner is None:
+            return crop, patch
+        return crop, Box(
+            patch.top + inner.top,
+            patch.left + inner.left,
+            patch.top + inner.bottom,
+            patch.left + inner.right,
+        )
     found = find_paper(grey)
     if found is None:
         return grey, None

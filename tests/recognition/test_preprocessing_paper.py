@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from evalsets import scenes
-from recognition.preprocessing import decode_image, find_paper, preprocess
+from recognition.preprocessing import decode_image, find_paper, flat_surround, preprocess
 from tests.evalsets.issue11 import BANK, digits
 from tests.recognition.synthetic import draw_four, encode, photo, similarity
 
@@ -170,3 +170,51 @@ def test_the_paper_of_most_generated_desk_scenes_is_found() -> None:
             found += 1
     assert total == 20
     assert found >= 12
+
+
+def shaded(patch: np.ndarray, shade: float) -> np.ndarray:
+    """`patch` under a soft shadow across its lower right (uint8)."""
+    rows, cols = patch.shape
+    ys, xs = np.mgrid[0:rows, 0:cols]
+    light = cv2.GaussianBlur(
+        np.where(xs + ys > 0.9 * (rows + cols) / 2, shade, 1.0).astype(np.float32), (0, 0), 6
+    )
+    return (patch * light).astype(np.uint8)
+
+
+@pytest.mark.parametrize(
+    ("fill", "paper", "fmt"), [(255, 200, "PNG"), (255, 170, "JPEG"), (235, 150, "PNG")]
+)
+def test_a_crop_pasted_on_a_brighter_flat_fill_is_read_as_the_crop(
+    fill: int, paper: int, fmt: str
+) -> None:
+    """A shaded photo crop on a flat square brighter than its paper (an app's white padding):
+    the whole crop was ink against the fill (a '5' read as 8, a '0' as 1). The fill's outline
+    gives the patch, which is read as if sent alone."""
+    patch = shaded(draw_four((260, 180), height=0.5, ink=40, paper=paper, width=4), 0.7)
+    frame = np.full((480, 480), fill, np.uint8)
+    frame[150:410, 40:220] = patch
+    box = flat_surround(frame.astype(np.float32) / 255.0)
+    assert box is not None
+    assert 150 < box.top < 160 and 40 < box.left < 50 and 400 < box.bottom < 410
+    options = {"quality": 85} if fmt == "JPEG" else {}
+    alone = preprocess(encode(patch[5:-5, 5:-5]))
+    assert similarity(preprocess(encode(frame, fmt, **options)), alone) > 0.95
+
+
+def test_a_fat_stroke_on_a_plain_canvas_is_no_patch() -> None:
+    """A thick upright '1' on white: a near-rectangle on a flat fill, but no marks inside it."""
+    frame = np.full((280, 280), 255, np.uint8)
+    cv2.line(frame, (110, 100), (112, 220), 0, 32)
+    assert flat_surround(frame.astype(np.float32) / 255.0) is None
+
+
+def test_a_sheet_clipped_white_around_its_digit_is_no_patch() -> None:
+    """Paper blown out to 255 around the digit, the light falling off below it, where a pen
+    left a mark: the unclipped band is a rectangle on a flat fill holding marks, but the digit
+    lies on the fill, so nothing is cut out."""
+    frame = np.full((384, 512), 255.0, np.float32)
+    frame[:200] = draw_four((200, 512), height=0.5, ink=40, paper=255, width=3)
+    frame[200:] = 250 - 0.5 * np.arange(184, dtype=np.float32)[:, None]
+    cv2.line(frame, (300, 300), (340, 310), 60, 3)
+    assert flat_surround(frame / 255.0) is None
