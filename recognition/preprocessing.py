@@ -20,7 +20,7 @@ import struct
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Generic, NamedTuple, TypeVar
 
 import cv2
 import numpy as np
@@ -104,7 +104,9 @@ class Ink:
 
     noise_side: int = 128  # noise is measured on a subsample about this many pixels short side
     mad_to_sigma: float = 1.4826  # median absolute deviation → σ of a normal distribution
-    min_noise_samples: int = 16  # fewer brighter-than-paper samples: no noise measured (σ = 0)
+    min_noise_samples: int = 16  # fewer brighter-than-paper samples: no noise measured (σ = 0)…
+    paper_tail: tuple[int, int] = (5, 15)  # …but under a map, these percentiles of the darkening…
+    tail_sigmas: float = 0.61  # …are this many σ apart (a normal's 5th and 15th)
     desk_level: float = 0.15  # "paper" under this share of the brightest is no paper (a desk)
     desk_percentile: int = 95  # "the brightest" paper level, robust to glare
     blank_range: float = 0.04  # grey levels spanning less than this: a blank image
@@ -805,16 +807,25 @@ def analyse_lighting(grey: np.ndarray, *, scan: bool | None = None) -> Lighting:
     return Lighting(dark, np.minimum(smooth, sharp.astype(np.float32) / 255.0))
 
 
-def ink_and_noise(
-    grey: np.ndarray, light: Lighting | None = None
-) -> tuple[np.ndarray, float | np.ndarray]:
+class Noise(NamedTuple):
+    """The noise (σ, a level or a map under uneven light) of an ink image, measured two ways."""
+
+    above: float | np.ndarray  # from the paper brighter than its level (what rulings are tuned on)
+    spread: float | np.ndarray  # at least the spread of the paper's least darkened pixels
+
+
+def ink_and_noise(grey: np.ndarray, light: Lighting | None = None) -> tuple[np.ndarray, Noise]:
     """Ink as bright values on a zero background, and the noise level (σ) of that image.
 
     The image is divided by the estimated paper brightness, so ink in a shadow is as strong as
     ink in full light; where the "paper" is very dark (a desk beside the sheet) nothing counts.
     Ink only ever darkens paper, so whatever comes out brighter than the paper is noise: its
-    spread measures σ without being fooled by how much of the image the digit covers. Division
-    amplifies the noise of dark regions, so under uneven light σ is a map.
+    spread measures σ without being fooled by how much of the image the digit covers. That
+    underestimates σ when the paper's level is an upper envelope (its 98th percentile, a
+    closing), which few pixels exceed: the spread of the least darkened pixels (`paper_tail`,
+    paper being at least that share; not in small images, which a digit may fill) then
+    measures it. Division amplifies the noise of dark
+    regions, so under uneven light σ is a map.
     """
     light = light or analyse_lighting(grey)
     paper = (grey if light.ink_dark else 1.0 - grey).astype(np.float32)
@@ -829,12 +840,19 @@ def ink_and_noise(
     below = sample[sample < 0]
     enough = below.size >= INK.min_noise_samples
     sigma = INK.mad_to_sigma * float(np.median(-below)) if enough else 0.0
+    spread = sigma
+    if max(paper.shape) > DECODE.small_image:  # a scan or export's digit may fill it
+        low, high = np.percentile(sample, INK.paper_tail)
+        spread = max(sigma, float(high - low) / INK.tail_sigmas)
     ink = darkening / background
     if isinstance(background, float):
-        return np.clip(ink, 0.0, 1.0).astype(np.float32), sigma / background
+        return np.clip(ink, 0.0, 1.0).astype(np.float32), Noise(
+            sigma / background, spread / background
+        )
     brightest = float(np.percentile(_sample(background), INK.desk_percentile))
     ink[background < INK.desk_level * brightest] = 0.0
-    return np.clip(ink, 0.0, 1.0).astype(np.float32), (sigma / background).astype(np.float32)
+    scale = (1.0 / background).astype(np.float32)
+    return np.clip(ink, 0.0, 1.0).astype(np.float32), Noise(sigma * scale, spread * scale)
 
 
 def ink_mask(ink: np.ndarray, sigma: float | np.ndarray = 0.0) -> np.ndarray:
@@ -1427,11 +1445,11 @@ def find_ink(grey: np.ndarray) -> FoundInk:
     scan = max(grey.shape) <= LIGHT.even_side
     grey, paper = isolate_paper(grey)
     light = analyse_lighting(grey, scan=scan and paper is None)  # a cut-out sheet: a scene
-    ink, sigma = ink_and_noise(grey, light)
+    ink, noise = ink_and_noise(grey, light)
     photo = not isinstance(light.background, float)  # uneven light: a photo
-    ink = remove_rulings(ink, sigma, lone=photo)
+    ink = remove_rulings(ink, noise.above, lone=photo)
     origin = (paper.top, paper.left) if paper is not None else (0, 0)
-    return FoundInk(ink, ink_mask(ink, sigma), photo, origin)
+    return FoundInk(ink, ink_mask(ink, noise.spread), photo, origin)
 
 
 def frame_margin(shape: tuple[int, ...]) -> int:

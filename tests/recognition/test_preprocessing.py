@@ -27,6 +27,7 @@ from recognition.preprocessing import (
     decode_image,
     decoded_bytes,
     fit_and_center,
+    ink_and_noise,
     normalize,
     preprocess,
     stretch_faint_cell,
@@ -294,6 +295,32 @@ def test_shadow_and_gradient_are_removed(reference: np.ndarray) -> None:
     light *= 1.0 - 0.5 / (1.0 + np.exp(-(xs + 0.6 * ys - 650) / 15))
     image = preprocess(photo(img, light))
     assert similarity(image, reference) > 0.85
+
+
+def small_crop(shade: float, noise: float) -> tuple[bytes, np.ndarray]:
+    """A 180×230 photo crop of a thin '4' on paper, under a soft shadow across its lower right
+    (`shade` its light; 1: none) with sensor noise `noise` (levels in [0, 1]); and the '4' as
+    a clean scan."""
+    four = draw_four((230, 180), height=0.5, ink=40, paper=230, width=4)
+    ys, xs = np.mgrid[0:230, 0:180]
+    light = np.where(xs + ys > 0.9 * (230 + 180) / 2, shade, 1.0).astype(np.float32)
+    return photo(four, cv2.GaussianBlur(light, (0, 0), 8), noise=noise), four
+
+
+@pytest.mark.parametrize(("shade", "noise"), [(1.0, 0.03), (0.5, 0.02), (0.6, 0.025)])
+def test_the_noise_of_a_small_crop_is_measured_not_read(shade: float, noise: float) -> None:
+    """The paper's level is an upper envelope (a percentile, a closing) that few pixels exceed,
+    so the noise measured above it was a third of the real one on a small noisy crop and the
+    mask took in the paper (similarity 0.45–0.50 before)."""
+    data, four = small_crop(shade, noise)
+    assert similarity(preprocess(data), preprocess(encode(four))) > 0.85
+
+
+def test_the_noise_of_evenly_lit_paper_is_its_spread() -> None:
+    data, _ = small_crop(1.0, 0.03)
+    _, noise = ink_and_noise(decode_image(data))
+    truth = 0.03 / (230 / 255)  # σ relative to the paper's level, as the ink is
+    assert 0.7 * truth < float(np.median(noise.spread)) < 1.3 * truth
 
 
 def test_sheet_edge_and_desk_are_ignored(reference: np.ndarray) -> None:
