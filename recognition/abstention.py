@@ -71,6 +71,9 @@ class Thresholds:
     min_confidence: float
     unsure_mass: float = UNSURE_MASS
     detector: Detector | None = None
+    # one digit rather than two touching (fitted against merged pairs, training.pairs): only
+    # the line reader's choice between reading a group whole or cut uses it
+    single: Detector | None = None
 
     @classmethod
     def from_meta(cls, meta: dict[str, Any]) -> Thresholds | None:
@@ -80,15 +83,31 @@ class Thresholds:
             return None
         keys = ("min_score", "min_confidence", "unsure_mass")
         found = {k: float(values[k]) for k in keys if k in values}
-        detector = values.get("detector")
-        return cls(**found, detector=Detector.from_dict(detector) if detector else None)
+        detector, single = values.get("detector"), values.get("single")
+        return cls(
+            **found,
+            detector=Detector.from_dict(detector) if detector else None,
+            single=Detector.from_dict(single) if single else None,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict for checkpoint meta."""
         values = asdict(self)
-        if self.detector is None:
-            del values["detector"]
+        for key in ("detector", "single"):
+            if values[key] is None:
+                del values[key]
         return values
+
+    def reading_scores(self, features: np.ndarray, logits: np.ndarray) -> np.ndarray:
+        """Per row, how much the image looks like one digit to the line reader: the detector's
+        score, or the single-digit score where that is lower (a merged pair looks like a digit
+        to the detector)."""
+        if self.detector is None:
+            raise ValueError("no detector to score with")
+        scores = self.detector.score(features, logits)
+        if self.single is None:
+            return scores
+        return np.minimum(scores, self.single.score(features, logits))
 
     def looks_like_a_digit(self, features: np.ndarray, logits: np.ndarray) -> np.ndarray:
         """Per row, whether the detector lets the image through (all rows without a detector)."""

@@ -24,7 +24,7 @@ class Judged(NamedTuple):
 
     probabilities: np.ndarray  # calibrated, (N, 10)
     verdicts: list[Verdict]
-    digit_scores: list[float] | None  # the detector's logit per image; None without a detector
+    digit_scores: list[float] | None  # `Thresholds.reading_scores` per image; None: no detector
 
 
 class Predictor:
@@ -92,10 +92,10 @@ class Predictor:
         if thresholds is not None and thresholds.detector is not None:
             if len(images):
                 features, logits = self.embed(images)
-                scored = thresholds.detector.score(features, logits).tolist()
+                digits = thresholds.looks_like_a_digit(features, logits)
+                scored = thresholds.reading_scores(features, logits).tolist()
             else:
-                logits, scored = self.logits(images), []
-            digits = thresholds.detector.passes(scored)
+                logits, scored, digits = self.logits(images), [], np.ones(0, bool)
         else:
             logits = self.logits(images)
             digits = np.ones(len(logits), bool)

@@ -84,7 +84,7 @@ class Segmenting:
     wide_cost: float = 1.0  # …this much, and…
     short_from: float = 0.75  # …per height of its group a piece is shorter than this…
     short_cost: float = 20.0  # …this much, and…
-    digit_weight: float = 0.5  # …this share of the log-probability the digit detector gives it
+    digit_weight: float = 0.5  # …this share of the log-probability that it is one digit
 
 
 SEG = Segmenting()
@@ -645,8 +645,9 @@ def piece_score(confidence: float, width: float, height: float, digit: float | N
     `wide_cost` per line height it is wider than `wide_from` (a merged pair reads confidently
     as one digit), less `short_cost` per group height it is shorter than `short_from` (a
     fragment cut off a digit reads confidently as a 1), plus `digit_weight` times the log
-    probability that it is a digit at all, from the detector's score `digit` (when the model
-    has a detector: a merged pair or a half digit looks less like one than a digit does)."""
+    probability that it is one digit, from the model's reading score `digit` (when it has a
+    detector: the lower of the detector's score and the single-digit score, which a merged
+    pair or a half digit gets lower than a digit does; `Thresholds.reading_scores`)."""
     wide = max(0.0, width - SEG.wide_from)
     short = max(0.0, SEG.short_from - height)
     log = float(np.log(max(confidence, 1e-12)))

@@ -7,10 +7,13 @@ family (the outlier-exposure seed), both clean and as augmented in training: wer
 digits augmented, thick or blurred strokes would pass for digit evidence. Then, on the
 validation digits, the false-abstention budget (1 %) is shared: half for the evidence and
 confidence thresholds, half for the detector's minimum score. The "dev" family is where
-designs of the detector are compared; the held-out family is only scored. Run after
+designs of the detector are compared; the held-out family is only scored. A second logistic
+score of the same inputs, training digits against merged pairs of them (training.pairs), tells
+the line reader one digit from two touching (`Thresholds.single`). Run after
 `training.calibrate`, which writes thresholds without a detector; `--refit mlp` refits the
-MLP's detector alone (after a retrain of the MLP), and a bare `--refit` keeps every checkpoint's
-detector and refits only the pool's minimum confidence (after a change of the pool's weights).
+MLP's detector alone (after a retrain of the MLP), a bare `--refit` keeps every checkpoint's
+detector and refits only the pool's minimum confidence (after a change of the pool's weights),
+and `--single-only` fits only the single-digit scores (after a change of training.pairs).
 """
 
 from __future__ import annotations
@@ -38,11 +41,14 @@ from training.config import weights_path
 from training.data import load_split, resolve_root, to_input
 from training.evaluate import metrics_path
 from training.nondigits import cached
+from training.pairs import merged_pairs
 
 log = logging.getLogger(__name__)
 
 DIGITS = 12_000  # training digits the detector sees, each also once augmented
 NON_DIGITS = 18_000  # "train"-family non-digits it sees, each also once augmented
+PAIRS = 12_000  # merged pairs of training digits (training.pairs) the single-digit score sees…
+PAIR_SEED = 13  # …each also once augmented
 TRAIN_SEED = 11  # the outlier-exposure fine-tune's non-digit seed (training.outlier)
 SAMPLE_SEED = 5
 L2 = 1e-3
@@ -104,26 +110,42 @@ def training_non_digits() -> torch.Tensor:
     return with_augmented(clean, torch.full((len(clean),), -1), gen)
 
 
+def training_pairs(images: torch.Tensor, labels: torch.Tensor, val: torch.Tensor) -> torch.Tensor:
+    """PAIRS merged pairs of training digits outside the validation split, clean and augmented
+    (2·PAIRS)."""
+    keep = torch.ones(len(images), dtype=torch.bool)
+    keep[val] = False
+    clean = torch.from_numpy(merged_pairs(images[keep].numpy(), PAIRS, PAIR_SEED)).unsqueeze(1)
+    gen = torch.Generator().manual_seed(SAMPLE_SEED + 2)
+    return with_augmented(clean, torch.full((len(clean),), -1), gen)
+
+
+def fit_detector(positive: np.ndarray, negative: np.ndarray) -> Detector:
+    """A logistic score of `detector_inputs` rows, `positive` against `negative` (min_score 0)."""
+    x = np.concatenate([positive, negative])
+    is_positive = np.r_[np.ones(len(positive), bool), np.zeros(len(negative), bool)]
+    center, scale, weights, bias = fit_logistic(x, is_positive)
+    vectors = (tuple(float(v) for v in a) for a in (center, scale, weights))
+    return Detector(*vectors, bias=float(bias[0]), min_score=0.0)
+
+
 def fit_model(
     model: nn.Module,
     temperature: float,
-    digits: torch.Tensor,
-    non_digits: torch.Tensor,
+    examples: dict[str, torch.Tensor],
     val: torch.Tensor,
 ) -> Thresholds:
-    """A model's thresholds with its detector, from training (non-)digits and validation digits."""
-    f_pos, z_pos = embed(model, digits)
-    f_neg, z_neg = embed(model, non_digits)
-    x = np.concatenate([detector_inputs(f_pos, z_pos), detector_inputs(f_neg, z_neg)])
-    positive = np.r_[np.ones(len(z_pos), bool), np.zeros(len(z_neg), bool)]
-    center, scale, weights, bias = fit_logistic(x, positive)
+    """A model's thresholds with its detector and single-digit score, from training `examples`
+    ("digits", "non_digits", "pairs") and validation digits."""
+    inputs = {k: detector_inputs(*embed(model, x)) for k, x in examples.items()}
+    detector = fit_detector(inputs["digits"], inputs["non_digits"])
+    single = fit_detector(inputs["digits"], inputs["pairs"])
     f_val, z_val = embed(model, val)
     half = abstain.FALSE_RATE / 2
     base = abstain.fit_model(z_val, temperature, half)
-    vectors = (tuple(float(v) for v in a) for a in (center, scale, weights))
-    detector = Detector(*vectors, bias=float(bias[0]), min_score=0.0)
     scores = detector.score(f_val, z_val)
-    return replace(base, detector=replace(detector, min_score=float(np.quantile(scores, half))))
+    detector = replace(detector, min_score=float(np.quantile(scores, half)))
+    return replace(base, detector=detector, single=single)
 
 
 @dataclass
@@ -179,6 +201,28 @@ def report(name: str, shares: dict[str, float]) -> None:
     print(f"abstained, {name}: " + ", ".join(f"{REPORTED[k]} {v:.2%}" for k, v in shares.items()))
 
 
+def refit_single(
+    images: torch.Tensor, labels: torch.Tensor, val: torch.Tensor, dry_run: bool
+) -> None:
+    """Fit each checkpoint's single-digit score and write it beside its kept thresholds."""
+    examples = {
+        "digits": training_digits(images, labels, val),
+        "pairs": training_pairs(images, labels, val),
+    }
+    for arch in ARCHS:
+        path = weights_path(arch)
+        model, meta = load_checkpoint(path)
+        thresholds = Thresholds.from_meta(meta)
+        if thresholds is None or thresholds.detector is None:
+            raise SystemExit(f"{path} has no detector: run a full refit first")
+        inputs = {k: detector_inputs(*embed(model, x)) for k, x in examples.items()}
+        single = fit_detector(inputs["digits"], inputs["pairs"])
+        log.info("%s: single-digit score fitted", arch)
+        if not dry_run:
+            entry = {**meta["abstention"], **replace(thresholds, single=single).to_dict()}
+            write_abstention(path, entry)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point."""
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -187,6 +231,11 @@ def main(argv: list[str] | None = None) -> None:
         "--ensemble", type=Path, default=ENSEMBLE_FILE, help="ensemble file (default: %(default)s)"
     )
     p.add_argument("--dry-run", action="store_true", help="fit and print; write nothing")
+    p.add_argument(
+        "--single-only",
+        action="store_true",
+        help="fit only the single-digit scores; keep every detector and threshold",
+    )
     p.add_argument(
         "--refit",
         nargs="*",
@@ -203,8 +252,11 @@ def main(argv: list[str] | None = None) -> None:
     val_idx = validation_indices()
     val = to_input(images[val_idx])
     if args.refit:
-        digits = training_digits(images, labels, val_idx)
-        non_digits = training_non_digits()
+        examples = {
+            "digits": training_digits(images, labels, val_idx),
+            "non_digits": training_non_digits(),
+            "pairs": training_pairs(images, labels, val_idx),
+        }
     sets = {
         "val": val,
         "test": to_input(test_x),
@@ -212,13 +264,16 @@ def main(argv: list[str] | None = None) -> None:
         "heldout": torch.from_numpy(cached("heldout", 2000, abstain.HELDOUT_SEED)).unsqueeze(1),
         "dev": torch.from_numpy(cached("dev", 2000, abstain.DEV_SEED)).unsqueeze(1),
     }
+    if args.single_only:
+        refit_single(images, labels, val_idx, args.dry_run)
+        return
     judged = {}
     for arch in ARCHS:
         path = weights_path(arch)
         model, meta = load_checkpoint(path)
         temperature = float(meta["temperature"])
         if arch in args.refit:
-            thresholds = fit_model(model, temperature, digits, non_digits, val)
+            thresholds = fit_model(model, temperature, examples, val)
         else:
             thresholds = Thresholds.from_meta(meta)
             if thresholds is None or thresholds.detector is None:
