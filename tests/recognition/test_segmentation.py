@@ -420,14 +420,22 @@ READ_WHOLE = [
 ]
 
 
+def read_test_row(
+    predictor: Predictor, indices: tuple[int, int, int], overlap: int, number: str
+) -> tuple[str, list[tuple[int, int, int, int]], int]:
+    """What `predictor` reads in the `mnist_row` of these test digits (whose labels spell
+    `number`), the boxes of its digits and the column where the first digit's ink ends."""
+    images, labels = mnist_test_set()
+    assert "".join(str(labels[i]) for i in indices) == number
+    img, meet = mnist_row([images[i] for i in indices], overlap)
+    return (*read_with(predictor, png_bytes(img)), meet)
+
+
 @pytest.mark.parametrize(("indices", "overlap", "number"), TOUCHING + LEANING_ONES)
 def test_touching_mnist_digits_are_cut_where_they_meet(
     cnn: Predictor, indices: tuple[int, int, int], overlap: int, number: str
 ) -> None:
-    images, labels = mnist_test_set()
-    assert "".join(str(labels[i]) for i in indices) == number
-    img, meet = mnist_row([images[i] for i in indices], overlap)
-    read, boxes = read_with(cnn, png_bytes(img))
+    read, boxes, meet = read_test_row(cnn, indices, overlap, number)
     assert read == number
     first, second = boxes[0], boxes[1]
     tolerance = 3 + overlap  # the cut runs where the strokes cross, inside the overlap
@@ -439,10 +447,7 @@ def test_touching_mnist_digits_are_cut_where_they_meet(
 def test_a_merged_pair_that_reads_as_one_digit_is_read_as_two(
     cnn: Predictor, indices: tuple[int, int, int], overlap: int, number: str
 ) -> None:
-    images, labels = mnist_test_set()
-    assert "".join(str(labels[i]) for i in indices) == number
-    img, _ = mnist_row([images[i] for i in indices], overlap)
-    assert read_with(cnn, png_bytes(img))[0] == number
+    assert read_test_row(cnn, indices, overlap, number)[0] == number
 
 
 @pytest.mark.parametrize("half_width", [45, 55, 65])
