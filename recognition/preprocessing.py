@@ -268,6 +268,22 @@ class Box:
     def width(self) -> int:
         return self.right - self.left
 
+    def shifted(self, top: int, left: int) -> Box:
+        """The same box counted from `top` rows and `left` columns further out."""
+        return Box(self.top + top, self.left + left, self.bottom + top, self.right + left)
+
+    def grown(self, by: int) -> Box:
+        """The box with `by` pixels more (fewer, when negative) on every side."""
+        return Box(self.top - by, self.left - by, self.bottom + by, self.right + by)
+
+    def mask(self, shape: tuple[int, ...]) -> np.ndarray:
+        """A boolean image of `shape` set inside the box (clipped to the image)."""
+        inside = np.zeros(shape, bool)
+        inside[max(self.top, 0) : max(self.bottom, 0), max(self.left, 0) : max(self.right, 0)] = (
+            True
+        )
+        return inside
+
 
 # ---------------------------------------------------------------------------------------------
 # Decoding
@@ -1063,11 +1079,11 @@ def _patch_on_fill(grey: np.ndarray) -> tuple[np.ndarray, np.ndarray, Box] | Non
     areas = stats[1:, cv2.CC_STAT_AREA]
     if not areas.size:
         return None
-    left, top, width, height, _ = (int(v) for v in stats[1 + int(np.argmax(areas))])
+    largest = 1 + int(np.argmax(areas))
+    left, top, width, height, _ = (int(v) for v in stats[largest])
     if not PAPER.min_share <= width * height / grey.size <= PAPER.max_share:
         return None
-    region = labels == 1 + int(np.argmax(areas))
-    return other > 0, region, Box(top, left, top + height, left + width)
+    return other > 0, labels == largest, Box(top, left, top + height, left + width)
 
 
 def flat_surround(grey: np.ndarray) -> Box | None:
@@ -1081,13 +1097,12 @@ def flat_surround(grey: np.ndarray) -> Box | None:
     if found is None:
         return None
     other, region, box = found
-    inside = np.zeros(grey.shape, bool)
-    inside[box.top : box.bottom, box.left : box.right] = True
+    inside = box.mask(grey.shape)
     if other[inside].mean() < PAPER.flat_fill or other[~inside].mean() > 1 - PAPER.flat_outside:
         return None
     side = min(box.height, box.width)
     inset = 2 + round(PAPER.flat_inset * side)
-    near = cv2.dilate(inside.astype(np.uint8), np.ones((2 * inset + 1,) * 2, np.uint8)) > 0
+    near = box.grown(inset).mask(grey.shape)  # the patch, its edge and the ringing around it
     size = _odd(max(PAPER.min_closing, PAPER.closing * side))
     outline, _ = cv2.findContours(
         region.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE
@@ -1100,7 +1115,7 @@ def flat_surround(grey: np.ndarray) -> Box | None:
         return None
     if marks[~near].mean() > PAPER.flat_marks:
         return None
-    return Box(box.top + inset, box.left + inset, box.bottom - inset, box.right - inset)
+    return box.grown(-inset)
 
 
 def isolate_paper(grey: np.ndarray) -> tuple[np.ndarray, Box | None]:
@@ -1110,14 +1125,7 @@ def isolate_paper(grey: np.ndarray) -> tuple[np.ndarray, Box | None]:
     patch = flat_surround(grey)
     if patch is not None:
         crop, inner = isolate_paper(grey[patch.top : patch.bottom, patch.left : patch.right])
-        if inner is None:
-            return crop, patch
-        return crop, Box(
-            patch.top + inner.top,
-            patch.left + inner.left,
-            patch.top + inner.bottom,
-            patch.left + inner.right,
-        )
+        return crop, patch if inner is None else inner.shifted(patch.top, patch.left)
     found = find_paper(grey)
     if found is None:
         return grey, None

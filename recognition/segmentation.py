@@ -558,8 +558,7 @@ def to_upload(
     and left, in it) as [x, y, w, h] in the uploaded image's upright pixels (`upright`: width,
     height of what the copy shows, whose corner is at `corner`, x and y, in the upload),
     rounded outwards."""
-    top, left = origin
-    box = Box(box.top + top, box.left + left, box.bottom + top, box.right + left)
+    box = box.shifted(*origin)
     scale_y, scale_x = upright[1] / work[0], upright[0] / work[1]
     x0, y0 = int(np.floor(box.left * scale_x)), int(np.floor(box.top * scale_y))
     x1 = min(upright[0], int(np.ceil(box.right * scale_x)))
