@@ -93,12 +93,17 @@ def with_augmented(clean: torch.Tensor, labels: torch.Tensor, gen: torch.Generat
     return torch.cat([clean, distorted(clean, labels, gen)])
 
 
+def outside_validation(count: int, val: torch.Tensor) -> torch.Tensor:
+    """Boolean mask over `count` training images: those not in the validation split `val`."""
+    keep = torch.ones(count, dtype=torch.bool)
+    keep[val] = False
+    return keep
+
+
 def training_digits(images: torch.Tensor, labels: torch.Tensor, val: torch.Tensor) -> torch.Tensor:
     """DIGITS training images outside the validation split, clean and augmented (2·DIGITS)."""
-    keep = torch.ones(len(images), dtype=torch.bool)
-    keep[val] = False
     gen = torch.Generator().manual_seed(SAMPLE_SEED)
-    pool = keep.nonzero().flatten()
+    pool = outside_validation(len(images), val).nonzero().flatten()
     picked = pool[torch.randperm(len(pool), generator=gen)[:DIGITS]]
     return with_augmented(to_input(images[picked]), labels[picked], gen)
 
@@ -110,11 +115,10 @@ def training_non_digits() -> torch.Tensor:
     return with_augmented(clean, torch.full((len(clean),), -1), gen)
 
 
-def training_pairs(images: torch.Tensor, labels: torch.Tensor, val: torch.Tensor) -> torch.Tensor:
+def training_pairs(images: torch.Tensor, val: torch.Tensor) -> torch.Tensor:
     """PAIRS merged pairs of training digits outside the validation split, clean and augmented
     (2·PAIRS)."""
-    keep = torch.ones(len(images), dtype=torch.bool)
-    keep[val] = False
+    keep = outside_validation(len(images), val)
     clean = torch.from_numpy(merged_pairs(images[keep].numpy(), PAIRS, PAIR_SEED)).unsqueeze(1)
     gen = torch.Generator().manual_seed(SAMPLE_SEED + 2)
     return with_augmented(clean, torch.full((len(clean),), -1), gen)
@@ -207,7 +211,7 @@ def refit_single(
     """Fit each checkpoint's single-digit score and write it beside its kept thresholds."""
     examples = {
         "digits": training_digits(images, labels, val),
-        "pairs": training_pairs(images, labels, val),
+        "pairs": training_pairs(images, val),
     }
     for arch in ARCHS:
         path = weights_path(arch)
@@ -248,14 +252,17 @@ def main(argv: list[str] | None = None) -> None:
     torch.manual_seed(0)
     root = resolve_root(args.data_root)
     images, labels = load_split(root, train=True)
-    test_x, _ = load_split(root, train=False)
     val_idx = validation_indices()
+    if args.single_only:  # no thresholds are refitted: no validation or reported sets needed
+        refit_single(images, labels, val_idx, args.dry_run)
+        return
+    test_x, _ = load_split(root, train=False)
     val = to_input(images[val_idx])
     if args.refit:
         examples = {
             "digits": training_digits(images, labels, val_idx),
             "non_digits": training_non_digits(),
-            "pairs": training_pairs(images, labels, val_idx),
+            "pairs": training_pairs(images, val_idx),
         }
     sets = {
         "val": val,
@@ -264,9 +271,6 @@ def main(argv: list[str] | None = None) -> None:
         "heldout": torch.from_numpy(cached("heldout", 2000, abstain.HELDOUT_SEED)).unsqueeze(1),
         "dev": torch.from_numpy(cached("dev", 2000, abstain.DEV_SEED)).unsqueeze(1),
     }
-    if args.single_only:
-        refit_single(images, labels, val_idx, args.dry_run)
-        return
     judged = {}
     for arch in ARCHS:
         path = weights_path(arch)

@@ -1,8 +1,9 @@
 """Two training digits touching, framed as one: what the line reader offers when it fails to cut.
 
-The digit detector learns from these as non-digits, so that `resolve` (which adds the
-detector's log-probability to each reading) prefers the cut reading of "21" to the whole one
-read confidently as a 2. Pure NumPy over uint8 28×28 MNIST images.
+Each model's single-digit score (`Thresholds.single`, `training.detector`) learns from these
+against digits, so that `resolve` (which adds the log-probability that a piece is one digit to
+each reading) prefers the cut reading of "21" to the whole one read confidently as a 2. Pure
+NumPy over uint8 28×28 MNIST images.
 """
 
 from __future__ import annotations
