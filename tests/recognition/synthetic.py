@@ -56,3 +56,12 @@ def photo(grey: np.ndarray, light: np.ndarray, noise: float = 0.01, seed: int = 
     scene = grey.astype(np.float32) / 255.0 * light + rng.normal(0, noise, grey.shape)
     rgb = np.clip(scene * 255 + 0.5, 0, 255).astype(np.uint8)
     return encode(np.dstack([rgb] * 3), "JPEG", quality=88)
+
+
+def diagonal_shadow(shape: tuple[int, int], shade: float, blur: float) -> np.ndarray:
+    """Light gains over `shape`: 1, and `shade` past the diagonal across the lower right, the
+    shadow's edge softened by a Gaussian of `blur` pixels (float32)."""
+    rows, cols = shape
+    ys, xs = np.mgrid[0:rows, 0:cols]
+    light = np.where(xs + ys > 0.9 * (rows + cols) / 2, shade, 1.0).astype(np.float32)
+    return cv2.GaussianBlur(light, (0, 0), blur)

@@ -33,7 +33,7 @@ from recognition.preprocessing import (
     stretch_faint_cell,
 )
 from tests.helpers import mnist_test_set
-from tests.recognition.synthetic import draw_four, encode, photo, similarity
+from tests.recognition.synthetic import diagonal_shadow, draw_four, encode, photo, similarity
 
 pytestmark = pytest.mark.unit
 
@@ -302,9 +302,7 @@ def small_crop(shade: float, noise: float) -> tuple[bytes, np.ndarray]:
     (`shade` its light; 1: none) with sensor noise `noise` (levels in [0, 1]); and the '4' as
     a clean scan."""
     four = draw_four((230, 180), height=0.5, ink=40, paper=230, width=4)
-    ys, xs = np.mgrid[0:230, 0:180]
-    light = np.where(xs + ys > 0.9 * (230 + 180) / 2, shade, 1.0).astype(np.float32)
-    return photo(four, cv2.GaussianBlur(light, (0, 0), 8), noise=noise), four
+    return photo(four, diagonal_shadow(four.shape, shade, 8), noise=noise), four
 
 
 @pytest.mark.parametrize(("shade", "noise"), [(1.0, 0.03), (0.5, 0.02), (0.6, 0.025)])

@@ -9,7 +9,7 @@ import pytest
 from evalsets import scenes
 from recognition.preprocessing import decode_image, find_paper, flat_surround, preprocess
 from tests.evalsets.issue11 import BANK, digits
-from tests.recognition.synthetic import draw_four, encode, photo, similarity
+from tests.recognition.synthetic import diagonal_shadow, draw_four, encode, photo, similarity
 
 pytestmark = pytest.mark.unit
 
@@ -174,12 +174,7 @@ def test_the_paper_of_most_generated_desk_scenes_is_found() -> None:
 
 def shaded(patch: np.ndarray, shade: float) -> np.ndarray:
     """`patch` under a soft shadow across its lower right (uint8)."""
-    rows, cols = patch.shape
-    ys, xs = np.mgrid[0:rows, 0:cols]
-    light = cv2.GaussianBlur(
-        np.where(xs + ys > 0.9 * (rows + cols) / 2, shade, 1.0).astype(np.float32), (0, 0), 6
-    )
-    return (patch * light).astype(np.uint8)
+    return (patch * diagonal_shadow(patch.shape, shade, 6)).astype(np.uint8)
 
 
 @pytest.mark.parametrize(
