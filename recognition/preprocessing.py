@@ -268,6 +268,11 @@ class Box:
     def width(self) -> int:
         return self.right - self.left
 
+    @property
+    def slices(self) -> tuple[slice, slice]:
+        """The box as an index of an image: rows, then columns."""
+        return slice(self.top, self.bottom), slice(self.left, self.right)
+
     def shifted(self, top: int, left: int) -> Box:
         """The same box counted from `top` rows and `left` columns further out."""
         return Box(self.top + top, self.left + left, self.bottom + top, self.right + left)
@@ -1130,8 +1135,8 @@ def isolate_paper(grey: np.ndarray) -> tuple[np.ndarray, Box | None]:
     if found is None:
         return grey, None
     mask, box = found
-    crop = grey[box.top : box.bottom, box.left : box.right]
-    inside = mask[box.top : box.bottom, box.left : box.right]
+    crop = grey[box.slices]
+    inside = mask[box.slices]
     level = float(np.percentile(crop[inside], LIGHT.paper_percentile))
     return np.where(inside, crop, level).astype(np.float32), box
 
@@ -1398,7 +1403,7 @@ def fit_and_center(ink: np.ndarray) -> np.ndarray:
     box = bounding_box(ink, FRAME.crop_level * top) if top > 0 else None
     if box is None:
         return out
-    crop = ink[box.top : box.bottom, box.left : box.right].astype(np.float32)
+    crop = ink[box.slices].astype(np.float32)
     scale = FIT_SIZE / max(box.height, box.width)
     size = (max(1, round(box.width * scale)), max(1, round(box.height * scale)))
     if scale < 1:

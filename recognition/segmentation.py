@@ -428,13 +428,13 @@ def required_spans(points: list[Cut], even: list[Cut], whole: bool) -> set[Span]
 def piece_mask(keep: np.ndarray, box: Box, start: Cut, end: Cut) -> tuple[np.ndarray, Box] | None:
     """The pixels of a group's mask between two of its cuts and their box (None if empty)."""
     columns = np.arange(box.width)
-    region = keep[box.top : box.bottom, box.left : box.right]
+    region = keep[box.slices]
     inside = region & (columns >= start[:, None]) & (columns < end[:, None])
     if not inside.any():
         return None
     inner = tight_box(inside)
     piece = np.zeros_like(keep)
-    piece[box.top : box.bottom, box.left : box.right] = inside
+    piece[box.slices] = inside
     top, left = box.top + inner.top, box.left + inner.left
     return piece, Box(top, left, top + inner.height, left + inner.width)
 
@@ -445,7 +445,7 @@ def cut_group(
     """A group that may hold touching digits, as pieces between its possible cuts: the whole
     group (when `whole`; the default reading), the even cuts (the default otherwise) and,
     when `search`, pieces between the least-ink paths through it."""
-    region = np.where(keep, ink, 0.0)[box.top : box.bottom, box.left : box.right]
+    region = np.where(keep[box.slices], ink[box.slices], 0.0)
     columns = cuts(region.sum(axis=0), max(2, round(box.width / (SEG.digit_width * height))))
     even = [straight(column, box.height) for column in columns]
     points = cut_points(region, height, even, whole) if search else even
@@ -471,13 +471,18 @@ def tight_box(keep: np.ndarray) -> Box:
 
 
 def group_masks(parts: Strokes, kept: np.ndarray) -> Masks:
-    """The pixels and box of each group of strokes, left to right."""
+    """The pixels and box of each group of strokes, left to right (the box is the union of its
+    strokes' boxes, so only the labels inside it are looked up)."""
     masks = []
     for group in group_strokes(parts.stats[kept]):
+        members = kept[group]
         lut = np.zeros(len(parts.stats) + 1, bool)
-        lut[kept[group] + 1] = True
-        keep = lut[parts.labels]
-        masks.append((keep, tight_box(keep)))
+        lut[members + 1] = True
+        x, y, w, h = (parts.stats[members, :4].T).astype(int)
+        box = Box(int(y.min()), int(x.min()), int((y + h).max()), int((x + w).max()))
+        keep = np.zeros(parts.labels.shape, bool)
+        keep[box.slices] = lut[parts.labels[box.slices]]
+        masks.append((keep, box))
     return masks
 
 
