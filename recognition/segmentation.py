@@ -694,16 +694,20 @@ def best_path(layout: Layout, confidences: list[float], digits: Scores) -> tuple
 
 
 def best_pieces(layout: Layout, confidences: list[float], digits: Scores) -> tuple[int, ...]:
-    """The pieces read for one place: its `best_path`, but a group that may be one digit and
-    is at most `whole_width` wide stays whole when read whole at least `sure_whole` confidently
-    (and the detector, if any, scores it at least `whole_digit`), or at least as confidently as
-    the weakest piece of that path."""
-    if len(layout.default) != 1 or layout.widths[layout.default[0]] > SEG.whole_width:
+    """The pieces read for one place: its `best_path`, but a group that may be one digit stays
+    whole when read whole at least `sure_whole` confidently and the detector scores it at
+    least `whole_digit` (at most `whole_width` wide: the detector, if any; wider: a wide 0, a
+    2 with a long tail, only with a detector's score), or, at most `whole_width` wide, when
+    read whole at least as confidently as the weakest piece of that path."""
+    if len(layout.default) != 1:
         return best_path(layout, confidences, digits)
     whole = layout.default[0]
-    looks = digits is None or digits[whole] >= SEG.whole_digit
+    narrow = layout.widths[whole] <= SEG.whole_width
+    looks = narrow if digits is None else digits[whole] >= SEG.whole_digit
     if confidences[whole] >= SEG.sure_whole and looks:
         return layout.default
+    if not narrow:
+        return best_path(layout, confidences, digits)
     path = best_path(layout, confidences, digits)
     return layout.default if min(confidences[k] for k in path) <= confidences[whole] else path
 

@@ -68,8 +68,18 @@ def _read_idx(path: Path) -> np.ndarray:
 
 def mnist_test_set() -> tuple[np.ndarray, np.ndarray]:
     """The 10 000 MNIST test images (uint8, N×28×28) and labels; skips the test when absent."""
+    return mnist_split("t10k")
+
+
+def mnist_train_set() -> tuple[np.ndarray, np.ndarray]:
+    """The 60 000 MNIST training images (uint8, N×28×28) and labels; skips when absent."""
+    return mnist_split("train")
+
+
+def mnist_split(prefix: str) -> tuple[np.ndarray, np.ndarray]:
+    """The images and labels of one MNIST split ("t10k" or "train"); skips when absent."""
     raw = mnist_root() / "MNIST" / "raw"
-    images, labels = raw / "t10k-images-idx3-ubyte", raw / "t10k-labels-idx1-ubyte"
+    images, labels = raw / f"{prefix}-images-idx3-ubyte", raw / f"{prefix}-labels-idx1-ubyte"
     if not (images.is_file() and labels.is_file()):
         pytest.skip(f"real MNIST not found under {raw} (set MNIST_ROOT)")
     return _read_idx(images), _read_idx(labels)
