@@ -96,6 +96,14 @@ class LightingTunables:
     fat_contact: float = 1.0  # …unless it runs along the border, touching it this many widths
     wide_closing: int = 3  # the closing for strokes wider than the narrow one: side over this…
     wide_depth: float = 0.7  # …where what it filled at least this share as deep counts
+    crop_side: int = 400  # an image up to this size (a crop) mapped as a photo is checked…
+    hollow_share: float = 0.4  # …whether its map kept less than this share of the ink found
+    # under even light…
+    hollow_depth: float = 0.8  # …where that ink darkens the paper at the median at least this
+    # share of its darkest and its edges are sharp…
+    hollow_edge: float = 4.0  # …(`edge_band` of the darkest crossed within this many pixels;
+    # a shadow's soft edge is wider): then the map took fat strokes for shadow
+    edge_band: tuple[float, float] = (0.25, 0.75)  # an edge's levels, shares of the darkest
 
 
 @dataclass(frozen=True)
@@ -1458,11 +1466,62 @@ def find_ink(grey: np.ndarray) -> FoundInk:
     scan = max(grey.shape) <= LIGHT.even_side
     grey, paper = isolate_paper(grey)
     light = analyse_lighting(grey, scan=scan and paper is None)  # a cut-out sheet: a scene
-    ink, noise = ink_and_noise(grey, light)
     photo = not isinstance(light.background, float)  # uneven light: a photo
-    ink = remove_rulings(ink, noise.above, lone=photo)
-    origin = (paper.top, paper.left) if paper is not None else (0, 0)
-    return FoundInk(ink, ink_mask(ink, noise.spread), photo, origin)
+    if not photo or paper is not None or max(grey.shape) > LIGHT.crop_side:
+        ink, mask = ink_under(grey, light)
+        origin = (paper.top, paper.left) if paper is not None else (0, 0)
+        return FoundInk(ink, mask, photo, origin)
+    try:
+        ink, mask = ink_under(grey, light)
+    except ImageError as error:  # the map left no visible ink: perhaps it hollowed the strokes
+        even = _even_if_hollowed(grey, None)
+        if even is None:
+            raise error from None
+        return FoundInk(*even, photo=False)
+    even = _even_if_hollowed(grey, mask)
+    return FoundInk(ink, mask, photo) if even is None else FoundInk(*even, photo=False)
+
+
+def ink_under(grey: np.ndarray, light: Lighting) -> tuple[np.ndarray, np.ndarray]:
+    """The ink of a grey image under this lighting, without paper lines, and its mask."""
+    ink, noise = ink_and_noise(grey, light)
+    ink = remove_rulings(ink, noise.above, lone=not isinstance(light.background, float))
+    return ink, ink_mask(ink, noise.spread)
+
+
+def _even_if_hollowed(
+    grey: np.ndarray, mapped: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """The ink and mask of a crop read as evenly lit, when its lighting map hollowed its
+    strokes: a fat marker digit filling a tight crop defeats the map's closings, which take the
+    strokes for paper in shadow and leave specks at their edges (`mapped`: that mask, None when
+    nothing was left). Taken when the map kept less than `hollow_share` of the ink found under
+    even light and that ink is deep (its median darkening at least `hollow_depth` of the
+    darkest) and sharp-edged (`edge_width`), which a shadow's soft gradient is not."""
+    try:
+        ink, mask = ink_under(grey, analyse_lighting(grey, scan=True))
+    except ImageError:
+        return None
+    area = int(mask.sum())
+    kept = 0 if mapped is None else int(mapped.sum())
+    if area == 0 or kept >= LIGHT.hollow_share * area:
+        return None
+    if float(np.median(ink[mask])) < LIGHT.hollow_depth * float(ink.max()):
+        return None
+    return (ink, mask) if edge_width(ink, mask) <= LIGHT.hollow_edge else None
+
+
+def edge_width(ink: np.ndarray, mask: np.ndarray) -> float:
+    """How many pixels wide, on average, the ink's edge is: the pixels at or next to the mask
+    whose ink lies within `edge_band` of the darkest, per pixel of the mask's boundary (1–3 for
+    a pen's stroke, more for a shadow's soft edge)."""
+    low, high = (share * float(ink.max()) for share in LIGHT.edge_band)
+    levels = mask.astype(np.uint8)
+    square = np.ones((3, 3), np.uint8)
+    boundary = int((mask & ~cv2.erode(levels, square).astype(bool)).sum())
+    near = cv2.dilate(levels, np.ones((5, 5), np.uint8)).astype(bool)
+    band = near & (ink > low) & (ink < high)
+    return float(band.sum()) / max(boundary, 1)
 
 
 def frame_margin(shape: tuple[int, ...]) -> int:

@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 
 from benchmarks.numbers import read_digits
-from evalsets.items import make_one, plan
 from recognition.limits import MAX_DIGITS
 from recognition.predictor import Predictor
 from recognition.preprocessing import ImageError, preprocess
@@ -21,7 +20,7 @@ from recognition.segmentation import (
     resolve,
 )
 from tests.helpers import REPO_ROOT, mnist_test_set, mnist_train_set, png_bytes
-from tests.recognition.synthetic import photo
+from tests.recognition.synthetic import evalsets_sample, photo
 
 pytestmark = pytest.mark.unit
 
@@ -168,10 +167,7 @@ def test_two_lines_are_a_422() -> None:
 
 def evalsets_file(name: str, count: int, position: int) -> bytes:
     """The bytes of one file of an evalsets set (seed 0, `count` files)."""
-    images, labels = mnist_test_set()
-    index, variant = plan(name, count, 0, len(images), labels)[position]
-    label = int(labels[index])
-    return make_one((name, position, index, variant, images[index], label, 0))[1]
+    return evalsets_sample(name, count, position)[0]
 
 
 # positions in evalsets' phone set (seed 0, 500 files) of one-digit photos the line reader
