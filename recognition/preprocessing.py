@@ -1467,19 +1467,19 @@ def find_ink(grey: np.ndarray) -> FoundInk:
     grey, paper = isolate_paper(grey)
     light = analyse_lighting(grey, scan=scan and paper is None)  # a cut-out sheet: a scene
     photo = not isinstance(light.background, float)  # uneven light: a photo
-    if not photo or paper is not None or max(grey.shape) > LIGHT.crop_side:
-        ink, mask = ink_under(grey, light)
-        origin = (paper.top, paper.left) if paper is not None else (0, 0)
-        return FoundInk(ink, mask, photo, origin)
+    checked = photo and paper is None and max(grey.shape) <= LIGHT.crop_side  # a crop's map
     try:
         ink, mask = ink_under(grey, light)
-    except ImageError as error:  # the map left no visible ink: perhaps it hollowed the strokes
-        even = _even_if_hollowed(grey, None)
+    except ImageError:  # the map left no visible ink: perhaps it hollowed fat strokes
+        even = _even_if_hollowed(grey, None) if checked else None
         if even is None:
-            raise error from None
+            raise
         return FoundInk(*even, photo=False)
-    even = _even_if_hollowed(grey, mask)
-    return FoundInk(ink, mask, photo) if even is None else FoundInk(*even, photo=False)
+    even = _even_if_hollowed(grey, mask) if checked else None
+    if even is not None:
+        return FoundInk(*even, photo=False)
+    origin = (paper.top, paper.left) if paper is not None else (0, 0)
+    return FoundInk(ink, mask, photo, origin)
 
 
 def ink_under(grey: np.ndarray, light: Lighting) -> tuple[np.ndarray, np.ndarray]:
