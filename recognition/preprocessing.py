@@ -104,6 +104,8 @@ class LightingTunables:
     hollow_edge: float = 4.0  # …(`edge_band` of the darkest crossed within this many pixels;
     # a shadow's soft edge is wider): then the map took fat strokes for shadow
     edge_band: tuple[float, float] = (0.25, 0.75)  # an edge's levels, shares of the darkest
+    hollow_extent: float = 0.4  # and only if the map kept no stroke this long (a share of the
+    # longest under even light): slivers, not a digit under a deep hard shadow
 
 
 @dataclass(frozen=True)
@@ -1496,8 +1498,10 @@ def _even_if_hollowed(
     strokes: a fat marker digit filling a tight crop defeats the map's closings, which take the
     strokes for paper in shadow and leave specks at their edges (`mapped`: that mask, None when
     nothing was left). Taken when the map kept less than `hollow_share` of the ink found under
-    even light and that ink is deep (its median darkening at least `hollow_depth` of the
-    darkest) and sharp-edged (`edge_width`), which a shadow's soft gradient is not."""
+    even light and no stroke `hollow_extent` as long as its longest (a digit under a deep hard
+    shadow keeps its strokes), and that ink is deep (its median darkening at least
+    `hollow_depth` of the darkest) and sharp-edged (`edge_width`), which a shadow's soft
+    gradient is not."""
     try:
         ink, mask = ink_under(grey, analyse_lighting(grey, scan=True))
     except ImageError:
@@ -1506,9 +1510,18 @@ def _even_if_hollowed(
     kept = 0 if mapped is None else int(mapped.sum())
     if area == 0 or kept >= LIGHT.hollow_share * area:
         return None
+    if mapped is not None and longest(mapped) >= LIGHT.hollow_extent * longest(mask):
+        return None
     if float(np.median(ink[mask])) < LIGHT.hollow_depth * float(ink.max()):
         return None
     return (ink, mask) if edge_width(ink, mask) <= LIGHT.hollow_edge else None
+
+
+def longest(mask: np.ndarray) -> int:
+    """The longer side of the largest box of a connected part of a mask (0 when empty)."""
+    _, _, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    sides = np.maximum(stats[1:, cv2.CC_STAT_WIDTH], stats[1:, cv2.CC_STAT_HEIGHT])
+    return int(sides.max(initial=0))
 
 
 def edge_width(ink: np.ndarray, mask: np.ndarray) -> float:

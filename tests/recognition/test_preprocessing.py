@@ -391,7 +391,7 @@ def test_a_fat_digit_cropped_to_its_ink_keeps_dark_ink(index: int, seed: int) ->
 # 227-361 px crop under uneven light, dark ink or bright: the lighting map's closings took the
 # strokes for paper in shadow and left specks at their edges (the line reader answered 422
 # "more than one line", or read a scrap)
-HOLLOWED_CROPS = [35, 72, 106, 171, 198, 210, 223, 284, 291]
+HOLLOWED_CROPS = [72, 106, 171, 198, 210, 223, 284, 291]
 
 
 @pytest.mark.parametrize("position", HOLLOWED_CROPS)
@@ -407,14 +407,18 @@ def test_a_fat_digit_filling_a_crop_is_not_taken_for_shadow(position: int) -> No
     assert similarity(preprocess(data), mnist) > 0.75
 
 
-def test_a_shadow_across_a_small_crop_keeps_its_map() -> None:
-    """A thin 4 in a 300 px crop half in deep shadow: even light would take the shadow for ink,
-    but it is no deep ink, so the map stays and the 4 is read as on even paper."""
+@pytest.mark.parametrize(("light_level", "blur"), [(0.55, 12), (0.2, 0), (0.2, 2)])
+def test_a_shadow_across_a_small_crop_keeps_its_map(light_level: float, blur: int) -> None:
+    """A thin 4 in a 300 px crop, its right part in shadow: even light would take the shadow
+    for ink, but a soft one is no deep, sharp-edged ink, and under a deep hard one the map keeps
+    the 4's strokes whole; so the map stays and the 4 is read as on even paper."""
     img = draw_four((300, 300), height=0.6, ink=30, paper=225)
     light = np.ones((300, 300), np.float32)
-    light[:, 150:] = 0.55
+    light[:, 170:] = light_level
+    if blur:
+        light = cv2.GaussianBlur(light, (0, 0), blur)
     even = preprocess(photo(img, np.ones((300, 300), np.float32)))
-    assert similarity(preprocess(photo(img, cv2.GaussianBlur(light, (0, 0), 12))), even) > 0.9
+    assert similarity(preprocess(photo(img, light)), even) > 0.9
 
 
 @pytest.mark.parametrize("stroke", [4, 12])
