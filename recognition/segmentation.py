@@ -435,8 +435,7 @@ def piece_mask(keep: np.ndarray, box: Box, start: Cut, end: Cut) -> tuple[np.nda
     inner = tight_box(inside)
     piece = np.zeros_like(keep)
     piece[box.slices] = inside
-    top, left = box.top + inner.top, box.left + inner.left
-    return piece, Box(top, left, top + inner.height, left + inner.width)
+    return piece, inner.shifted(box.top, box.left)
 
 
 def cut_group(
@@ -706,10 +705,10 @@ def best_pieces(layout: Layout, confidences: list[float], digits: Scores) -> tup
     looks = narrow if digits is None else digits[whole] >= SEG.whole_digit
     if confidences[whole] >= SEG.sure_whole and looks:
         return layout.default
-    if not narrow:
-        return best_path(layout, confidences, digits)
     path = best_path(layout, confidences, digits)
-    return layout.default if min(confidences[k] for k in path) <= confidences[whole] else path
+    if narrow and min(confidences[k] for k in path) <= confidences[whole]:
+        return layout.default
+    return path
 
 
 def resolve(slots: list[Slot], confidences: list[float], digits: Scores = None) -> list[int]:

@@ -374,6 +374,12 @@ def test_a_marker_digit_under_uneven_light_keeps_its_strokes(
 FAT_TIGHT_CROPS = [(465, 1465), (470, 1470), (866, 1866), (1044, 2044)]
 
 
+def mnist_on_white(image: np.ndarray) -> np.ndarray:
+    """The model input of an MNIST test digit written dark on white paper with a margin: what a
+    crop of it should come out as."""
+    return preprocess(encode(np.pad(255 - image, 8, constant_values=255)))
+
+
 @pytest.mark.parametrize(("index", "seed"), FAT_TIGHT_CROPS)
 def test_a_fat_digit_cropped_to_its_ink_keeps_dark_ink(index: int, seed: int) -> None:
     """The frame's median is ink and its light uneven, so the photo rule decides the polarity:
@@ -383,8 +389,7 @@ def test_a_fat_digit_cropped_to_its_ink_keeps_dark_ink(index: int, seed: int) ->
         images[index], render.NoiseBank(0, side=512), np.random.default_rng(seed)
     )
     assert tags["polarity"] == "dark_ink"
-    mnist = preprocess(encode(np.pad(255 - images[index], 8, constant_values=255)))
-    assert similarity(preprocess(encode(rgb)), mnist) > 0.75
+    assert similarity(preprocess(encode(rgb)), mnist_on_white(images[index])) > 0.75
 
 
 # positions in evalsets' tight set (seed 0, 300 files) of fat felt or marker digits filling a
@@ -399,8 +404,7 @@ def test_a_fat_digit_filling_a_crop_is_not_taken_for_shadow(position: int) -> No
     """When the map keeps only a sliver of the deep ink that even light finds, the crop is read
     as evenly lit: it comes out as its MNIST digit on white does."""
     data, index = evalsets_sample("tight", 300, position)
-    images, _ = mnist_test_set()
-    mnist = preprocess(encode(np.pad(255 - images[index], 8, constant_values=255)))
+    mnist = mnist_on_white(mnist_test_set()[0][index])
     (slot,) = read_line(data)
     assert slot.layout.default == (0,)
     assert similarity(slot.pieces[0].image, mnist) > 0.75
