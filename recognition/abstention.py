@@ -4,14 +4,15 @@ Three signals per image: the evidence score (log-sum-exp of the raw logits, the 
 energy), low for inputs unlike any training digit; the calibrated distribution, whose top two
 classes say whether the model is torn between two digits or sees none; and, when the checkpoint
 carries one, a digit detector: a logistic score over the model's penultimate features, its
-logits and the evidence, fitted on training digits against generated non-digits
-(training.detector).
+logits, the evidence and (with a digit memory) the familiarity, how close the image comes to
+the nearest of the training digits the model remembers, fitted on training digits against
+generated non-digits (training.detector).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -27,22 +28,74 @@ def evidence(logits: np.ndarray) -> np.ndarray:
     return top + np.log(np.exp(values - top[:, None]).sum(axis=1))
 
 
-def detector_inputs(features: np.ndarray, logits: np.ndarray) -> np.ndarray:
-    """What the digit detector reads per row: the features, the logits and the evidence."""
+def detector_inputs(
+    features: np.ndarray, logits: np.ndarray, familiarity: np.ndarray | None = None
+) -> np.ndarray:
+    """What the digit detector reads per row: the features, the logits, the evidence and, when
+    given, the familiarity."""
     z = np.asarray(logits, np.float64)
-    return np.concatenate([np.asarray(features, np.float64), z, evidence(z)[:, None]], axis=1)
+    columns = [np.asarray(features, np.float64), z, evidence(z)[:, None]]
+    if familiarity is not None:
+        columns.append(np.asarray(familiarity, np.float64).reshape(-1, 1))
+    return np.concatenate(columns, axis=1)
+
+
+def unit_rows(x: np.ndarray) -> np.ndarray:
+    """Each row scaled to length 1 (a zero row stays zero), float32."""
+    x = np.asarray(x, np.float32)
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+
+class Memory:
+    """Training digits as one model sees them: the unit rows of their probes (the model's
+    `embed(...).probe`) projected on `basis` (D×d). An image's familiarity is the cosine
+    similarity of its projected probe to the nearest remembered digit: high for anything drawn
+    like some training digit, whatever the non-digits the detector was fitted against."""
+
+    def __init__(self, basis: np.ndarray, bank: np.ndarray) -> None:
+        self.basis = np.asarray(basis, np.float32)
+        self.bank = unit_rows(bank).astype(np.float16)  # stored at half precision
+        self._rows = self.bank.astype(np.float32).T  # d×N, for the product
+        if self.basis.ndim != 2 or self.bank.ndim != 2 or self.basis.shape[1] != len(self._rows):
+            raise ValueError("memory basis and bank do not fit")
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Memory):
+            return NotImplemented
+        return np.array_equal(self.basis, other.basis) and np.array_equal(self.bank, other.bank)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Memory({len(self.bank)} digits, {self.basis.shape[0]}→{self.basis.shape[1]})"
+
+    def familiarity(self, probe: np.ndarray) -> np.ndarray:
+        """Per row of `probe` (N×D), the cosine similarity to the nearest remembered digit."""
+        queries = unit_rows(np.asarray(probe, np.float32) @ self.basis)
+        return (queries @ self._rows).max(axis=1).astype(np.float64)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> Memory:
+        """The memory of a checkpoint meta's entry (arrays, or the tensors a checkpoint holds)."""
+        return cls(np.asarray(values["basis"]), np.asarray(values["bank"]))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Arrays for checkpoint meta (`recognition.models` stores them as tensors)."""
+        return {"basis": self.basis, "bank": self.bank}
 
 
 @dataclass(frozen=True)
 class Detector:
-    """A logistic digit-vs-non-digit score w·(x − center)/scale + bias over `detector_inputs`;
-    below `min_score`, the image does not look like a digit."""
+    """A logistic digit-vs-non-digit score w·(x − center)/scale + bias over `detector_inputs`
+    (with the familiarity column when `familiar`); below `min_score`, the image does not look
+    like a digit."""
 
     center: tuple[float, ...]
     scale: tuple[float, ...]
     weights: tuple[float, ...]
     bias: float
     min_score: float
+    familiar: bool = False
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> Detector:
@@ -50,11 +103,21 @@ class Detector:
         vectors = {k: tuple(float(v) for v in values[k]) for k in ("center", "scale", "weights")}
         if len({len(v) for v in vectors.values()}) != 1:
             raise ValueError("detector vectors differ in length")
-        return cls(**vectors, bias=float(values["bias"]), min_score=float(values["min_score"]))
+        return cls(
+            **vectors,
+            bias=float(values["bias"]),
+            min_score=float(values["min_score"]),
+            familiar=bool(values.get("familiar", False)),
+        )
 
-    def score(self, features: np.ndarray, logits: np.ndarray) -> np.ndarray:
+    def score(
+        self, features: np.ndarray, logits: np.ndarray, familiarity: np.ndarray | None = None
+    ) -> np.ndarray:
         """Digit score per row (higher: more like a training digit)."""
-        x = (detector_inputs(features, logits) - np.asarray(self.center)) / np.asarray(self.scale)
+        if self.familiar and familiarity is None:
+            raise ValueError("this detector reads the familiarity: pass it")
+        inputs = detector_inputs(features, logits, familiarity if self.familiar else None)
+        x = (inputs - np.asarray(self.center)) / np.asarray(self.scale)
         return x @ np.asarray(self.weights) + self.bias
 
     def passes(self, scores: Sequence[float] | np.ndarray) -> np.ndarray:
@@ -74,6 +137,7 @@ class Thresholds:
     # one digit rather than two touching (fitted against merged pairs, training.pairs): only
     # the line reader's choice between reading a group whole or cut uses it
     single: Detector | None = None
+    memory: Memory | None = None  # what a `familiar` detector compares an image with
 
     @classmethod
     def from_meta(cls, meta: dict[str, Any]) -> Thresholds | None:
@@ -83,37 +147,46 @@ class Thresholds:
             return None
         keys = ("min_score", "min_confidence", "unsure_mass")
         found = {k: float(values[k]) for k in keys if k in values}
-        detector, single = values.get("detector"), values.get("single")
+        detector, single, memory = (values.get(k) for k in ("detector", "single", "memory"))
         return cls(
             **found,
             detector=Detector.from_dict(detector) if detector else None,
             single=Detector.from_dict(single) if single else None,
+            memory=Memory.from_dict(memory) if memory else None,
         )
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict for checkpoint meta."""
-        values = asdict(self)
-        for key in ("detector", "single"):
-            if values[key] is None:
-                del values[key]
-        return values
+        values = asdict(replace(self, memory=None))
+        values["memory"] = None if self.memory is None else self.memory.to_dict()
+        return {k: v for k, v in values.items() if v is not None}
 
-    def reading_scores(self, features: np.ndarray, logits: np.ndarray) -> np.ndarray:
+    def familiarity(self, probe: np.ndarray | None) -> np.ndarray | None:
+        """The memory's familiarity of each row of `probe`, None without a memory or probe."""
+        if self.memory is None or probe is None:
+            return None
+        return self.memory.familiarity(probe)
+
+    def reading_scores(
+        self, features: np.ndarray, logits: np.ndarray, familiarity: np.ndarray | None = None
+    ) -> np.ndarray:
         """Per row, how much the image looks like one digit to the line reader: the detector's
         score, or the single-digit score where that is lower (a merged pair looks like a digit
-        to the detector)."""
+        to the detector). `familiarity`: of `familiarity(probe)`, for a familiar detector."""
         if self.detector is None:
             raise ValueError("no detector to score with")
-        scores = self.detector.score(features, logits)
+        scores = self.detector.score(features, logits, familiarity)
         if self.single is None:
             return scores
-        return np.minimum(scores, self.single.score(features, logits))
+        return np.minimum(scores, self.single.score(features, logits, familiarity))
 
-    def looks_like_a_digit(self, features: np.ndarray, logits: np.ndarray) -> np.ndarray:
+    def looks_like_a_digit(
+        self, features: np.ndarray, logits: np.ndarray, familiarity: np.ndarray | None = None
+    ) -> np.ndarray:
         """Per row, whether the detector lets the image through (all rows without a detector)."""
         if self.detector is None:
             return np.ones(len(logits), bool)
-        return self.detector.passes(self.detector.score(features, logits))
+        return self.detector.passes(self.detector.score(features, logits, familiarity))
 
 
 def _flagged(top: Any, top_two: Any, score: Any, digit: Any, thresholds: Thresholds) -> Any:

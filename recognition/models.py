@@ -8,12 +8,23 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
+import numpy as np
 import torch
 from torch import nn
 
 from recognition.constants import IMAGE_SIZE, NUM_CLASSES
+
+
+class Embedding(NamedTuple):
+    """What a model makes of a batch besides its answer."""
+
+    features: torch.Tensor  # the last hidden layer's output (penultimate)
+    logits: torch.Tensor
+    # what a digit memory compares (recognition.abstention.Memory), flat; None: the model has
+    # none (a memory of the MLP's features caught fewer dev-family non-digits than none)
+    probe: torch.Tensor | None
 
 
 class MLP(nn.Module):
@@ -32,10 +43,10 @@ class MLP(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
 
-    def embed(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(penultimate features, logits): the last hidden layer's output and the 10 logits."""
+    def embed(self, x: torch.Tensor) -> Embedding:
+        """Penultimate features and logits; no probe."""
         features = self.net[:-1](x)
-        return features, self.net[-1](features)
+        return Embedding(features, self.net[-1](features), None)
 
 
 def _conv_block(c_in: int, c_out: int) -> nn.Sequential:
@@ -73,10 +84,12 @@ class CNN(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.features(x))
 
-    def embed(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(penultimate features, logits): the dense layer after its BatchNorm, and the logits."""
-        features = self.classifier[:-2](self.features(x))
-        return features, self.classifier[-2:](features)
+    def embed(self, x: torch.Tensor) -> Embedding:
+        """Penultimate features (the dense layer after its BatchNorm), logits, and as probe the
+        last conv block's maps, flattened."""
+        maps = self.features(x)
+        features = self.classifier[:-2](maps)
+        return Embedding(features, self.classifier[-2:](features), maps.flatten(1))
 
 
 ARCHITECTURES: dict[str, type[nn.Module]] = {"mlp": MLP, "cnn": CNN}
@@ -97,6 +110,18 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
+def _storable(value: Any) -> Any:
+    """`value` with every NumPy array in it (through dicts, lists and tuples) as a tensor, which
+    a weights-only load reads back (arrays it refuses, and bytes it stores at twice their size)."""
+    if isinstance(value, np.ndarray):
+        return torch.from_numpy(np.ascontiguousarray(value))
+    if isinstance(value, dict):
+        return {k: _storable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_storable(v) for v in value)
+    return value
+
+
 def save_checkpoint(
     path: Path, model: nn.Module, arch: str, arch_kwargs: dict[str, Any], meta: dict[str, Any]
 ) -> None:
@@ -105,7 +130,7 @@ def save_checkpoint(
         "arch": arch,
         "arch_kwargs": arch_kwargs,
         "state_dict": model.state_dict(),
-        "meta": meta,
+        "meta": _storable(meta),
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(payload, path)
@@ -128,6 +153,6 @@ def load_checkpoint(
 def update_meta(path: Path | str, updates: dict[str, Any]) -> dict[str, Any]:
     """Rewrite a checkpoint's meta with `updates` merged in; weights and architecture unchanged."""
     payload = torch.load(path, map_location="cpu", weights_only=True)
-    payload["meta"] = {**payload.get("meta", {}), **updates}
+    payload["meta"] = {**payload.get("meta", {}), **_storable(updates)}
     torch.save(payload, path)
     return payload["meta"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cached_property
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -62,9 +63,10 @@ class Predictor:
         value = self.meta.get("temperature", 1.0)
         return float(value) if isinstance(value, int | float) and value > 0 else 1.0
 
-    @property
+    @cached_property
     def thresholds(self) -> Thresholds | None:
-        """The abstention thresholds of the checkpoint, None when it has none."""
+        """The abstention thresholds of the checkpoint, None when it has none (read once: a
+        digit memory is megabytes)."""
         return Thresholds.from_meta(self.meta)
 
     def logits(self, images: Sequence[np.ndarray]) -> np.ndarray:
@@ -78,11 +80,14 @@ class Predictor:
         """Calibrated softmax over the classes for each image: float32 array of shape (N, 10)."""
         return softmax(self.logits(images), self.temperature).astype(np.float32)
 
-    def embed(self, images: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        """Penultimate features and raw logits, float32 arrays with N ≥ 1 rows."""
+    def embed(
+        self, images: Sequence[np.ndarray]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Penultimate features, raw logits and probes (`Embedding`; None when the model has
+        none), float32 arrays with N ≥ 1 rows."""
         with torch.inference_mode():
-            features, logits = self.model.embed(self.batch(images))
-        return features.float().cpu().numpy(), logits.float().cpu().numpy()
+            embedded = self.model.embed(self.batch(images))
+        return tuple(None if t is None else t.float().cpu().numpy() for t in embedded)
 
     def judge(self, images: Sequence[np.ndarray]) -> Judged:
         """Calibrated probabilities, per image whether to abstain and why, and the detector's
@@ -91,9 +96,10 @@ class Predictor:
         scored: list[float] | None = None
         if thresholds is not None and thresholds.detector is not None:
             if len(images):
-                features, logits = self.embed(images)
-                digits = thresholds.looks_like_a_digit(features, logits)
-                scored = thresholds.reading_scores(features, logits).tolist()
+                features, logits, probe = self.embed(images)
+                familiarity = thresholds.familiarity(probe)
+                digits = thresholds.looks_like_a_digit(features, logits, familiarity)
+                scored = thresholds.reading_scores(features, logits, familiarity).tolist()
             else:
                 logits, scored, digits = self.logits(images), [], np.ones(0, bool)
         else:

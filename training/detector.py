@@ -1,12 +1,15 @@
 """Fit each model's digit detector and write it, with refitted thresholds, into its checkpoint.
 
 The detector (recognition.abstention.Detector) is a class-balanced, L2-regularised logistic
-score over a frozen model's penultimate features, logits and evidence. It learns from training
-digits (never the validation split) against generated non-digits of training.nondigits' "train"
-family (the outlier-exposure seed), both clean and as augmented in training: were only the
-digits augmented, thick or blurred strokes would pass for digit evidence. Then, on the
-validation digits, the false-abstention budget (1 %) is shared: half for the evidence and
-confidence thresholds, half for the detector's minimum score. The "dev" family is where
+score over a frozen model's penultimate features, logits, evidence and familiarity: the cosine
+similarity of the image's probe to the nearest digit of a memory (recognition.abstention.Memory)
+of MEMORY training digits, clean and augmented, that the detector's own digits are not among.
+It learns from training digits (never the validation split) against generated non-digits of
+training.nondigits' "train" family (the outlier-exposure seed), both clean and as augmented in
+training: were only the digits augmented, thick or blurred strokes would pass for digit
+evidence. Then, on the validation digits, the false-abstention budget (1 % less one standard
+error, `abstain.margined`) is shared: half for the evidence and confidence thresholds, half for
+the detector's minimum score. The "dev" family is where
 designs of the detector are compared; the held-out family is only scored. A second logistic
 score of the same inputs, training digits against merged pairs of them (training.pairs), tells
 the line reader one digit from two touching (`Thresholds.single`). Run after
@@ -29,7 +32,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from recognition.abstention import Detector, Thresholds, abstained, detector_inputs, evidence
+from recognition.abstention import (
+    Detector,
+    Memory,
+    Thresholds,
+    abstained,
+    detector_inputs,
+    evidence,
+    unit_rows,
+)
 from recognition.calibration import softmax
 from recognition.catalog import ARCHS
 from recognition.models import load_checkpoint, update_meta
@@ -49,6 +60,8 @@ DIGITS = 12_000  # training digits the detector sees, each also once augmented
 NON_DIGITS = 18_000  # "train"-family non-digits it sees, each also once augmented
 PAIRS = 12_000  # merged pairs of training digits (training.pairs) the single-digit score sees…
 PAIR_SEED = 13  # …each also once augmented
+MEMORY = 8_000  # training digits the memory holds, each also once augmented…
+MEMORY_WIDTH = 128  # …projected on this many principal directions of their probes
 TRAIN_SEED = 11  # the outlier-exposure fine-tune's non-digit seed (training.outlier)
 SAMPLE_SEED = 5
 L2 = 1e-3
@@ -56,15 +69,20 @@ REPORTED = {**SETS, "dev": "dev-family non-digits"}
 BATCH = 1000
 
 
-def embed(model: nn.Module, x: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-    """Penultimate features and logits of [0, 1] images (N×1×28×28), in batches."""
-    features, logits = [], []
+Embedded = tuple[np.ndarray, np.ndarray, np.ndarray | None]
+
+
+def embed(model: nn.Module, x: torch.Tensor) -> Embedded:
+    """Penultimate features, logits and probes (None: the model has none) of [0, 1] images
+    (N×1×28×28), in batches."""
+    parts: list[list[torch.Tensor]] = [[], [], []]
     with torch.inference_mode():
         for i in range(0, len(x), BATCH):
-            f, z = model.embed(standardize(x[i : i + BATCH]))
-            features.append(f.float())
-            logits.append(z.float())
-    return torch.cat(features).numpy(), torch.cat(logits).numpy()
+            for part, t in zip(parts, model.embed(standardize(x[i : i + BATCH])), strict=True):
+                if t is not None:
+                    part.append(t.float())
+    features, logits, probe = (torch.cat(part).numpy() if part else None for part in parts)
+    return features, logits, probe
 
 
 def fit_logistic(x: np.ndarray, positive: np.ndarray, l2: float = L2) -> tuple[np.ndarray, ...]:
@@ -100,12 +118,25 @@ def outside_validation(count: int, val: torch.Tensor) -> torch.Tensor:
     return keep
 
 
-def training_digits(images: torch.Tensor, labels: torch.Tensor, val: torch.Tensor) -> torch.Tensor:
-    """DIGITS training images outside the validation split, clean and augmented (2·DIGITS)."""
+def training_digits(
+    images: torch.Tensor, labels: torch.Tensor, val: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """DIGITS training images outside the validation split, clean and augmented (2·DIGITS), and
+    MEMORY others, clean and augmented (2·MEMORY), for the memory."""
     gen = torch.Generator().manual_seed(SAMPLE_SEED)
     pool = outside_validation(len(images), val).nonzero().flatten()
-    picked = pool[torch.randperm(len(pool), generator=gen)[:DIGITS]]
-    return with_augmented(to_input(images[picked]), labels[picked], gen)
+    order = pool[torch.randperm(len(pool), generator=gen)]
+    picked, remembered = order[:DIGITS], order[DIGITS : DIGITS + MEMORY]
+    digits = with_augmented(to_input(images[picked]), labels[picked], gen)
+    return digits, with_augmented(to_input(images[remembered]), labels[remembered], gen)
+
+
+def fit_memory(probe: np.ndarray, width: int = MEMORY_WIDTH) -> Memory:
+    """A memory of these probes, projected on their `width` leading principal directions
+    (uncentred: the cosine compares directions from the origin)."""
+    _, _, directions = np.linalg.svd(unit_rows(probe), full_matrices=False)
+    basis = directions[:width].T
+    return Memory(basis, probe @ basis)
 
 
 def training_non_digits() -> torch.Tensor:
@@ -124,13 +155,14 @@ def training_pairs(images: torch.Tensor, val: torch.Tensor) -> torch.Tensor:
     return with_augmented(clean, torch.full((len(clean),), -1), gen)
 
 
-def fit_detector(positive: np.ndarray, negative: np.ndarray) -> Detector:
-    """A logistic score of `detector_inputs` rows, `positive` against `negative` (min_score 0)."""
+def fit_detector(positive: np.ndarray, negative: np.ndarray, familiar: bool = False) -> Detector:
+    """A logistic score of `detector_inputs` rows, `positive` against `negative` (min_score 0);
+    `familiar`: the rows end with the familiarity column."""
     x = np.concatenate([positive, negative])
     is_positive = np.r_[np.ones(len(positive), bool), np.zeros(len(negative), bool)]
     center, scale, weights, bias = fit_logistic(x, is_positive)
     vectors = (tuple(float(v) for v in a) for a in (center, scale, weights))
-    return Detector(*vectors, bias=float(bias[0]), min_score=0.0)
+    return Detector(*vectors, bias=float(bias[0]), min_score=0.0, familiar=familiar)
 
 
 def fit_model(
@@ -139,17 +171,27 @@ def fit_model(
     examples: dict[str, torch.Tensor],
     val: torch.Tensor,
 ) -> Thresholds:
-    """A model's thresholds with its detector and single-digit score, from training `examples`
-    ("digits", "non_digits", "pairs") and validation digits."""
-    inputs = {k: detector_inputs(*embed(model, x)) for k, x in examples.items()}
-    detector = fit_detector(inputs["digits"], inputs["non_digits"])
-    single = fit_detector(inputs["digits"], inputs["pairs"])
-    f_val, z_val = embed(model, val)
-    half = abstain.FALSE_RATE / 2
+    """A model's thresholds with its memory, detector and single-digit score, from training
+    `examples` ("digits", "remembered", "non_digits", "pairs") and validation digits."""
+    embedded = {k: embed(model, x) for k, x in examples.items()}
+    remembered = embedded.pop("remembered")[2]
+    memory = None if remembered is None else fit_memory(remembered)
+    thresholds = Thresholds(0.0, 0.0, memory=memory)
+
+    def inputs(name: str, familiar: bool) -> np.ndarray:
+        features, logits, probe = embedded[name]
+        known = thresholds.familiarity(probe) if familiar else None
+        return detector_inputs(features, logits, known)
+
+    familiar = memory is not None
+    detector = fit_detector(inputs("digits", familiar), inputs("non_digits", familiar), familiar)
+    single = fit_detector(inputs("digits", False), inputs("pairs", False))
+    f_val, z_val, p_val = embed(model, val)
+    half = abstain.margined(abstain.FALSE_RATE, len(val)) / 2
     base = abstain.fit_model(z_val, temperature, half)
-    scores = detector.score(f_val, z_val)
+    scores = detector.score(f_val, z_val, thresholds.familiarity(p_val))
     detector = replace(detector, min_score=float(np.quantile(scores, half)))
-    return replace(base, detector=detector, single=single)
+    return replace(base, detector=detector, single=single, memory=memory)
 
 
 @dataclass
@@ -163,8 +205,8 @@ class Judged:
 
 def judge(model: nn.Module, temperature: float, thresholds: Thresholds, x: torch.Tensor) -> Judged:
     """What the handler would say about each image of `x`."""
-    features, logits = embed(model, x)
-    digit = thresholds.looks_like_a_digit(features, logits)
+    features, logits, probe = embed(model, x)
+    digit = thresholds.looks_like_a_digit(features, logits, thresholds.familiarity(probe))
     probs = softmax(logits, temperature)
     flags = abstain.not_a_digit(logits, temperature, thresholds, digit)
     return Judged(probs, flags, abstained(probs, evidence(logits), thresholds, digit))
@@ -191,12 +233,16 @@ def refit_ensemble(judged: dict[str, dict[str, Judged]], path: Path) -> dict[str
 
 
 def write_abstention(path: Path, entry: dict[str, Any]) -> None:
-    """The abstention entry into the checkpoint's meta and its metrics JSON (if there is one)."""
+    """The abstention entry into the checkpoint's meta and its metrics JSON (if there is one;
+    there the memory is summarised by its size)."""
     update_meta(path, {"abstention": entry})
     report_file = metrics_path(path)
     if report_file.is_file():
         doc = json.loads(report_file.read_text())
-        doc["abstention"] = entry
+        memory = entry.get("memory")
+        if memory is not None:
+            memory = {"digits": len(memory["bank"]), "width": int(memory["basis"].shape[1])}
+        doc["abstention"] = {**entry, "memory": memory} if memory else entry
         report_file.write_text(json.dumps(doc, indent=2) + "\n")
 
 
@@ -210,7 +256,7 @@ def refit_single(
 ) -> None:
     """Fit each checkpoint's single-digit score and write it beside its kept thresholds."""
     examples = {
-        "digits": training_digits(images, labels, val),
+        "digits": training_digits(images, labels, val)[0],
         "pairs": training_pairs(images, val),
     }
     for arch in ARCHS:
@@ -219,7 +265,7 @@ def refit_single(
         thresholds = Thresholds.from_meta(meta)
         if thresholds is None or thresholds.detector is None:
             raise SystemExit(f"{path} has no detector: run a full refit first")
-        inputs = {k: detector_inputs(*embed(model, x)) for k, x in examples.items()}
+        inputs = {k: detector_inputs(*embed(model, x)[:2]) for k, x in examples.items()}
         single = fit_detector(inputs["digits"], inputs["pairs"])
         log.info("%s: single-digit score fitted", arch)
         if not dry_run:
@@ -259,8 +305,10 @@ def main(argv: list[str] | None = None) -> None:
     test_x, _ = load_split(root, train=False)
     val = to_input(images[val_idx])
     if args.refit:
+        digits, remembered = training_digits(images, labels, val_idx)
         examples = {
-            "digits": training_digits(images, labels, val_idx),
+            "digits": digits,
+            "remembered": remembered,
             "non_digits": training_non_digits(),
             "pairs": training_pairs(images, val_idx),
         }

@@ -61,11 +61,15 @@ def test_checkpoint_without_metadata_is_rejected(tmp_path: Path) -> None:
         load_checkpoint(tmp_path / "bare.pt")
 
 
-@pytest.mark.parametrize(("arch", "width"), [("mlp", 64), ("cnn", 128)])
-def test_embed_returns_the_penultimate_features_and_the_same_logits(arch: str, width: int) -> None:
+@pytest.mark.parametrize(("arch", "width", "probe"), [("mlp", 64, None), ("cnn", 128, 1152)])
+def test_embed_returns_the_penultimate_features_and_the_same_logits(
+    arch: str, width: int, probe: int | None
+) -> None:
+    """And, as the probe a digit memory compares, the CNN's last conv maps (128 × 3 × 3)."""
     model = build_model(arch).eval()
     x = torch.randn(3, 1, 28, 28)
     with torch.inference_mode():
-        features, logits = model.embed(x)
+        features, logits, probes = model.embed(x)
         assert features.shape == (3, width)
+        assert (probes is None) if probe is None else probes.shape == (3, probe)
         torch.testing.assert_close(logits, model(x))
