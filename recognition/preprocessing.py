@@ -726,6 +726,11 @@ class Lighting:
     ink_dark: bool
     background: float | np.ndarray  # in "paper" polarity: paper bright, ink dark
 
+    @property
+    def uneven(self) -> bool:
+        """Whether the paper is mapped rather than one level: uneven light, as in a photo."""
+        return not isinstance(self.background, float)
+
 
 def _border_share(mask: np.ndarray) -> float:
     """Share of the outermost pixels of an image that are set in `mask`."""
@@ -1468,7 +1473,7 @@ def find_ink(grey: np.ndarray) -> FoundInk:
     scan = max(grey.shape) <= LIGHT.even_side
     grey, paper = isolate_paper(grey)
     light = analyse_lighting(grey, scan=scan and paper is None)  # a cut-out sheet: a scene
-    photo = not isinstance(light.background, float)  # uneven light: a photo
+    photo = light.uneven
     checked = photo and paper is None and max(grey.shape) <= LIGHT.crop_side  # a crop's map
     try:
         ink, mask = ink_under(grey, light)
@@ -1487,7 +1492,7 @@ def find_ink(grey: np.ndarray) -> FoundInk:
 def ink_under(grey: np.ndarray, light: Lighting) -> tuple[np.ndarray, np.ndarray]:
     """The ink of a grey image under this lighting, without paper lines, and its mask."""
     ink, noise = ink_and_noise(grey, light)
-    ink = remove_rulings(ink, noise.above, lone=not isinstance(light.background, float))
+    ink = remove_rulings(ink, noise.above, lone=light.uneven)
     return ink, ink_mask(ink, noise.spread)
 
 

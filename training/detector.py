@@ -119,15 +119,17 @@ def outside_validation(count: int, val: torch.Tensor) -> torch.Tensor:
 
 
 def training_digits(
-    images: torch.Tensor, labels: torch.Tensor, val: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor]:
+    images: torch.Tensor, labels: torch.Tensor, val: torch.Tensor, remember: bool = True
+) -> tuple[torch.Tensor, torch.Tensor | None]:
     """DIGITS training images outside the validation split, clean and augmented (2·DIGITS), and
-    MEMORY others, clean and augmented (2·MEMORY), for the memory."""
+    (`remember`) MEMORY others, clean and augmented (2·MEMORY), for the memory."""
     gen = torch.Generator().manual_seed(SAMPLE_SEED)
     pool = outside_validation(len(images), val).nonzero().flatten()
     order = pool[torch.randperm(len(pool), generator=gen)]
     picked, remembered = order[:DIGITS], order[DIGITS : DIGITS + MEMORY]
     digits = with_augmented(to_input(images[picked]), labels[picked], gen)
+    if not remember:
+        return digits, None
     return digits, with_augmented(to_input(images[remembered]), labels[remembered], gen)
 
 
@@ -176,20 +178,18 @@ def fit_model(
     embedded = {k: embed(model, x) for k, x in examples.items()}
     remembered = embedded.pop("remembered")[2]
     memory = None if remembered is None else fit_memory(remembered)
-    thresholds = Thresholds(0.0, 0.0, memory=memory)
+    familiar = memory is not None
 
     def inputs(name: str, familiar: bool) -> np.ndarray:
         features, logits, probe = embedded[name]
-        known = thresholds.familiarity(probe) if familiar else None
-        return detector_inputs(features, logits, known)
+        return detector_inputs(features, logits, memory.familiarity(probe) if familiar else None)
 
-    familiar = memory is not None
     detector = fit_detector(inputs("digits", familiar), inputs("non_digits", familiar), familiar)
     single = fit_detector(inputs("digits", False), inputs("pairs", False))
     f_val, z_val, p_val = embed(model, val)
     half = abstain.margined(abstain.FALSE_RATE, len(val)) / 2
     base = abstain.fit_model(z_val, temperature, half)
-    scores = detector.score(f_val, z_val, thresholds.familiarity(p_val))
+    scores = detector.score(f_val, z_val, memory.familiarity(p_val) if familiar else None)
     detector = replace(detector, min_score=float(np.quantile(scores, half)))
     return replace(base, detector=detector, single=single, memory=memory)
 
@@ -256,7 +256,7 @@ def refit_single(
 ) -> None:
     """Fit each checkpoint's single-digit score and write it beside its kept thresholds."""
     examples = {
-        "digits": training_digits(images, labels, val)[0],
+        "digits": training_digits(images, labels, val, remember=False)[0],
         "pairs": training_pairs(images, val),
     }
     for arch in ARCHS:
