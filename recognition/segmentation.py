@@ -62,7 +62,10 @@ class Segmenting:
     underline_height: float = 0.25  # …and at most this thick is an underline (or a stroke-out)
     tall_share: float = 0.5  # a band of ink this tall (share of the tallest band) may be a line
     split_width: float = 0.9  # a group wider than this may hold touching digits…
-    alone_width: float = 1.5  # …or this, when it is all there is (wide digits, letters: H)…
+    alone_width: float = 1.0  # …or this, when it is all there is (a 2-digit number), but
+    alone_cut: float = 1.5  # narrower than this (wide digits, letters: H) it stays whole…
+    alone_digit: float = -2.0  # …unless the model's reading score for the whole is below this
+    alone_piece: float = 0.99  # and each piece reads this surely and scores ≥ `whole_digit`…
     sure_width: float = 2.5  # …and one wider than this does (1 MNIST digit in 4000 is 2)…
     digit_width: float = 0.8  # …about this wide each (MNIST's median width over height)
     cut_window: float = 0.3  # a cut is sought this share of a digit's width around its place
@@ -111,6 +114,7 @@ class Layout:
     default: tuple[int, ...] = (0,)
     widths: tuple[float, ...] = (0.0,)  # of each piece, a share of the line's height
     heights: tuple[float, ...] = (1.0,)  # of each piece, a share of its group's height
+    guarded: bool = False  # a lone group narrower than `alone_cut`: whole unless scored not one
 
 
 @dataclass(frozen=True)
@@ -439,11 +443,18 @@ def piece_mask(keep: np.ndarray, box: Box, start: Cut, end: Cut) -> tuple[np.nda
 
 
 def cut_group(
-    keep: np.ndarray, ink: np.ndarray, box: Box, height: float, *, whole: bool, search: bool
+    keep: np.ndarray,
+    ink: np.ndarray,
+    box: Box,
+    height: float,
+    *,
+    whole: bool,
+    search: bool,
+    guarded: bool = False,
 ) -> Place:
     """A group that may hold touching digits, as pieces between its possible cuts: the whole
     group (when `whole`; the default reading), the even cuts (the default otherwise) and,
-    when `search`, pieces between the least-ink paths through it."""
+    when `search`, pieces between the least-ink paths through it (`guarded`: see `Layout`)."""
     region = np.where(keep[box.slices], ink[box.slices], 0.0)
     columns = cuts(region.sum(axis=0), max(2, round(box.width / (SEG.digit_width * height))))
     even = [straight(column, box.height) for column in columns]
@@ -460,7 +471,7 @@ def cut_group(
     widths = tuple(float((points[j] - points[i]).mean()) / height for i, j in kept)
     heights = tuple(piece_box.height / box.height for _, piece_box in masks)
     chosen = tuple(kept.index(s) for s in default if s in kept)
-    return Place(masks, Layout(tuple(kept), chosen, widths, heights))
+    return Place(masks, Layout(tuple(kept), chosen, widths, heights, guarded))
 
 
 def tight_box(keep: np.ndarray) -> Box:
@@ -505,13 +516,18 @@ def attach_short(groups: Masks, height: float) -> Masks:
 
 
 def places_of(groups: Masks, ink: np.ndarray, height: float, search: bool) -> list[Place]:
-    """The places of a line's groups: a group too wide for one digit is cut (`cut_group`)."""
-    maybe = SEG.split_width if len(groups) > 1 else SEG.alone_width
+    """The places of a line's groups: a group too wide for one digit is cut (`cut_group`); a
+    lone group narrower than `alone_cut` is only cut when the model scores it not one digit."""
+    alone = len(groups) == 1
+    maybe = SEG.alone_width if alone else SEG.split_width
     places = []
     for keep, box in groups:
         if box.width > maybe * height:
             whole = box.width <= SEG.sure_width * height
-            places.append(cut_group(keep, ink, box, height, whole=whole, search=search))
+            guarded = alone and box.width <= SEG.alone_cut * height
+            places.append(
+                cut_group(keep, ink, box, height, whole=whole, search=search, guarded=guarded)
+            )
         else:
             places.append(Place([(keep, box)]))
     return places
@@ -692,15 +708,29 @@ def best_path(layout: Layout, confidences: list[float], digits: Scores) -> tuple
     return best[end][1] if end in best and end > 0 else layout.default
 
 
+def cut_alone(layout: Layout, confidences: list[float], digits: Scores) -> bool:
+    """Whether a lone group narrower than `alone_cut` may be read cut: the model scores it
+    whole below `alone_digit` (not one digit) and each piece of its `best_path` as a digit,
+    read at least `alone_piece` surely (a wide digit's halves, or a desk photo's clutter,
+    seldom both)."""
+    if digits is None or digits[layout.default[0]] >= SEG.alone_digit:
+        return False
+    path = best_path(layout, confidences, digits)
+    return all(confidences[k] >= SEG.alone_piece and digits[k] >= SEG.whole_digit for k in path)
+
+
 def best_pieces(layout: Layout, confidences: list[float], digits: Scores) -> tuple[int, ...]:
     """The pieces read for one place: its `best_path`, but a group that may be one digit stays
     whole when read whole at least `sure_whole` confidently and the detector scores it at
     least `whole_digit` (at most `whole_width` wide: the detector, if any; wider: a wide 0, a
     2 with a long tail, only with a detector's score), or, at most `whole_width` wide, when
-    read whole at least as confidently as the weakest piece of that path."""
+    read whole at least as confidently as the weakest piece of that path. A `guarded` group
+    stays whole unless `cut_alone`."""
     if len(layout.default) != 1:
         return best_path(layout, confidences, digits)
     whole = layout.default[0]
+    if layout.guarded and not cut_alone(layout, confidences, digits):
+        return layout.default
     narrow = layout.widths[whole] <= SEG.whole_width
     looks = narrow if digits is None else digits[whole] >= SEG.whole_digit
     if confidences[whole] >= SEG.sure_whole and looks:

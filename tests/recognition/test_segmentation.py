@@ -290,6 +290,29 @@ def test_a_sure_pair_the_detector_does_not_take_for_a_digit_is_still_looked_at()
     assert len(resolve(slots, sure, not_a_digit)) == len(slots) + 1
 
 
+def test_a_lone_pair_is_cut_only_when_the_model_scores_it_not_one_digit() -> None:
+    """Two touching zeros alone (1.3 line heights wide: a 2-digit number or one wide digit)
+    are offered cut, but stay whole, however surely the pieces read, unless the model's
+    reading score for the whole is below `alone_digit` and every piece reads surely as a
+    digit."""
+    img = page(200)
+    ring(img, 40)
+    ring(img, 78)
+    (slot,) = slots = read_line(png_bytes(img))
+    assert slot.layout.guarded and len(slot.pieces) > 1
+    at, count = slot.layout.default[0], len(slot.pieces)
+    sure = confidences(count, at, 0.9, 0.9999)
+    assert len(resolve(slots, sure)) == 1  # no detector: whole
+    scored = [SEG.alone_digit + 0.5 if i == at else 3.0 for i in range(count)]
+    assert len(resolve(slots, sure, scored)) == 1
+    scored[at] = SEG.alone_digit - 0.5
+    assert len(resolve(slots, sure, scored)) == 2
+    unsure = confidences(count, at, 0.9, SEG.alone_piece - 0.01)
+    assert len(resolve(slots, unsure, scored)) == 1
+    not_digits = [s if i == at else SEG.whole_digit - 0.5 for i, s in enumerate(scored)]
+    assert len(resolve(slots, sure, not_digits)) == 1
+
+
 def test_a_group_wider_than_one_digit_is_read_as_it_reads_best() -> None:
     """Three touching zeros (a group 1.9 line heights wide, so "maybe" one digit) read whole at
     0.9995 and as pieces at 0.9999: too wide for the whole reading's benefit of the doubt
@@ -450,6 +473,29 @@ def test_a_merged_pair_that_reads_as_one_digit_is_read_as_two(
     cnn: Predictor, indices: tuple[int, int, int], overlap: int, number: str
 ) -> None:
     assert read_test_row(cnn, indices, overlap, number)[0] == number
+
+
+# two MNIST test digits alone and touching (a 2-digit number), narrower than 1.5 line heights:
+# read whole (as 8, 4, 4, 9, 9) while a lone group that narrow was never cut
+LONE_PAIRS = [
+    ((2136, 6061), 6, "13"),
+    ((6322, 9404), 3, "39"),
+    ((6998, 6802), 0, "94"),
+    ((8307, 4444), 3, "09"),
+    ((1261, 1771), 6, "02"),
+]
+
+
+@pytest.mark.parametrize(("indices", "overlap", "number"), LONE_PAIRS)
+def test_a_touching_two_digit_number_alone_is_read_as_two(
+    cnn: Predictor, indices: tuple[int, int], overlap: int, number: str
+) -> None:
+    images, labels = mnist_test_set()
+    assert "".join(str(labels[i]) for i in indices) == number
+    img, _ = mnist_row([images[i] for i in indices], overlap)
+    (slot,) = read_line(png_bytes(img))
+    assert slot.layout.guarded
+    assert read_with(cnn, png_bytes(img))[0] == number
 
 
 @pytest.mark.parametrize("half_width", [45, 55, 65])
