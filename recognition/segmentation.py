@@ -31,6 +31,7 @@ from recognition.preprocessing import (
     ImageError,
     View,
     border_clutter,
+    components,
     find_digit,
     find_ink,
     fit_and_center,
@@ -153,7 +154,7 @@ class Strokes:
 
 def strokes(mask: np.ndarray, ink: np.ndarray) -> Strokes:
     """The components of `mask`, each weighed by the ink it holds."""
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), 8)
+    count, labels, stats, _ = components(mask)
     on = labels > 0
     weights = np.bincount(labels[on], ink[on], minlength=count)[1:]
     return Strokes(labels, stats[1:], weights)
