@@ -173,12 +173,22 @@ class Thresholds:
         """Per row, how much the image looks like one digit to the line reader: the detector's
         score, or the single-digit score where that is lower (a merged pair looks like a digit
         to the detector). `familiarity`: of `familiarity(probe)`, for a familiar detector."""
+        return self.verdicts(features, logits, familiarity)[1]
+
+    def verdicts(
+        self, features: np.ndarray, logits: np.ndarray, familiarity: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Per row, whether the detector lets the image through and its `reading_scores`, from
+        one pass of the detector."""
         if self.detector is None:
             raise ValueError("no detector to score with")
         scores = self.detector.score(features, logits, familiarity)
-        if self.single is None:
-            return scores
-        return np.minimum(scores, self.single.score(features, logits, familiarity))
+        reading = (
+            scores
+            if self.single is None
+            else np.minimum(scores, self.single.score(features, logits, familiarity))
+        )
+        return self.detector.passes(scores), reading
 
     def looks_like_a_digit(
         self, features: np.ndarray, logits: np.ndarray, familiarity: np.ndarray | None = None

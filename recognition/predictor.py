@@ -98,8 +98,8 @@ class Predictor:
             if len(images):
                 features, logits, probe = self.embed(images)
                 familiarity = thresholds.familiarity(probe)
-                digits = thresholds.looks_like_a_digit(features, logits, familiarity)
-                scored = thresholds.reading_scores(features, logits, familiarity).tolist()
+                digits, reading = thresholds.verdicts(features, logits, familiarity)
+                scored = reading.tolist()
             else:
                 logits, scored, digits = self.logits(images), [], np.ones(0, bool)
         else:

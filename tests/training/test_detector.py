@@ -109,6 +109,10 @@ def test_the_line_reader_scores_the_lower_of_the_two() -> None:
     assert scores.tolist() == [-4.0, -0.5]
     alone = replace(thresholds, single=None).reading_scores(features, np.zeros((2, 10)))
     assert alone.tolist() == [2.0, -0.5]
+    passes, reading = thresholds.verdicts(features, np.zeros((2, 10)))
+    assert reading.tolist() == scores.tolist()
+    looks = thresholds.looks_like_a_digit(features, np.zeros((2, 10)))
+    assert passes.tolist() == looks.tolist()
 
 
 def test_detector_inputs_are_features_logits_and_evidence() -> None:
