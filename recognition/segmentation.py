@@ -709,14 +709,15 @@ def best_path(layout: Layout, confidences: list[float], digits: Scores) -> tuple
     return best[end][1] if end in best and end > 0 else layout.default
 
 
-def cut_alone(layout: Layout, confidences: list[float], digits: Scores) -> bool:
-    """Whether a lone group narrower than `alone_cut` may be read cut: the model scores it
-    whole below `alone_digit` (not one digit) and each piece of its `best_path` as a digit,
+def cut_alone(
+    layout: Layout, path: tuple[int, ...], confidences: list[float], digits: Scores
+) -> bool:
+    """Whether a lone group narrower than `alone_cut` may be read as its `best_path`: the model
+    scores it whole below `alone_digit` (not one digit) and each piece of `path` as a digit,
     read at least `alone_piece` surely (a wide digit's halves, or a desk photo's clutter,
     seldom both)."""
     if digits is None or digits[layout.default[0]] >= SEG.alone_digit:
         return False
-    path = best_path(layout, confidences, digits)
     return all(confidences[k] >= SEG.alone_piece and digits[k] >= SEG.whole_digit for k in path)
 
 
@@ -730,13 +731,13 @@ def best_pieces(layout: Layout, confidences: list[float], digits: Scores) -> tup
     if len(layout.default) != 1:
         return best_path(layout, confidences, digits)
     whole = layout.default[0]
-    if layout.guarded and not cut_alone(layout, confidences, digits):
-        return layout.default
     narrow = layout.widths[whole] <= SEG.whole_width
     looks = narrow if digits is None else digits[whole] >= SEG.whole_digit
     if confidences[whole] >= SEG.sure_whole and looks:
         return layout.default
     path = best_path(layout, confidences, digits)
+    if layout.guarded and not cut_alone(layout, path, confidences, digits):
+        return layout.default
     if narrow and min(confidences[k] for k in path) <= confidences[whole]:
         return layout.default
     return path
