@@ -6,7 +6,19 @@ Starts a private TorchServe (archives built from weights/) with `number_of_gpu` 
 GPUs and one worker per GPU per model; asserts from describe (`"gpu": true`) and from the
 handler's start-up line in model_log.log ("model mnist_cnn: cnn on cuda:N") that each worker's
 model is on CUDA; predicts the first --limit MNIST test digits through the inference API; runs
---seconds of --clients concurrent clients per model; prints the figures. It lives in benchmarks/
+--seconds of --clients concurrent clients per model; prints the figures.
+
+    python -m benchmarks.gpu_check --in-process     # the handler alone, without TorchServe
+
+`--in-process` runs the handler itself (TorchServe's Python `Context` with gpu_id 0, the
+checkpoints as an archive unpacks them) on CUDA and on the CPU side by side: each model's
+parameters on `cuda`, the accuracy of both devices over the same digits through `handle`, how
+many answers differ between them (float rounding may flip a digit on the edge of a threshold:
+at most --max-differ %), and the p50 of one batch of --batch requests on each. It needs torch,
+the `ts` Python package and the repository, not Java or the frontend: for a GPU machine that
+has no TorchServe.
+
+It lives in benchmarks/
 because the MNIST files are read by training.data, which scripts/ may not import. Without CUDA
 it stops at once: exit status 1 and one line saying why.
 """
@@ -14,7 +26,9 @@ it stops at once: exit status 1 and one line saying why.
 from __future__ import annotations
 
 import argparse
+import json
 import re
+import shutil
 import sys
 import tempfile
 import time
@@ -24,9 +38,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from ts.context import Context, RequestProcessor
 
 from benchmarks.perf_hostile import quantile
 from evalsets.bench_inputs import mnist_png
+from handlers.mnist_handler import MnistHandler
 from recognition.catalog import MODEL_NAMES
 from scripts.build_archives import build_archives
 from stack.paths import REPO_ROOT
@@ -124,6 +140,69 @@ def throughput(server: TorchServe, png: bytes, clients: int, seconds: float) -> 
     return result
 
 
+def handler_on(device_gpu: int | None, weights_dir: Path, model: str, tmp: Path) -> Any:
+    """The MnistHandler initialised as a worker with `gpu_id` (None: a CPU worker)."""
+    folder = tmp / f"{model}-{device_gpu}"
+    folder.mkdir()
+    shutil.copy(weights_dir / f"{model}.pt", folder / f"{model}.pt")
+    manifest = {"model": {"modelName": model, "serializedFile": f"{model}.pt"}}
+    context = Context(model, str(folder), manifest, 8, device_gpu, "0.12.0")
+    handler = MnistHandler()
+    handler.initialize(context)
+    return handler
+
+
+def handled(handler: Any, pngs: Sequence[bytes]) -> list[dict[str, Any]]:
+    """One batch through `handle`, as TorchServe hands it over; the answers parsed."""
+    handler.context.request_processor = [RequestProcessor({}) for _ in pngs]
+    return [json.loads(a) for a in handler.handle([{"data": p} for p in pngs], handler.context)]
+
+
+def batch_p50(handler: Any, pngs: Sequence[bytes], seconds: float) -> float | None:
+    """The p50 of `handle` over one batch of `pngs`, repeated for `seconds`."""
+    times, deadline = [], time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        began = time.perf_counter()
+        handled(handler, pngs)
+        times.append(time.perf_counter() - began)
+    return quantile(times, 0.5)
+
+
+def in_process(args: argparse.Namespace) -> dict[str, Any]:
+    """The handler on CUDA and on the CPU, side by side: device, accuracy, batch p50."""
+    cuda_devices()
+    images, labels = load_split(resolve_root(args.data_root), train=False)
+    pngs = [mnist_png(image.numpy()) for image in images[: args.limit]]
+    truth = labels[: args.limit].tolist()
+    figures: dict[str, Any] = {"names": [torch.cuda.get_device_name(0)]}
+    with tempfile.TemporaryDirectory(prefix="mnist-gpu-check-") as tmp:
+        for model in MODEL_NAMES:
+            answers, row = {}, {}
+            for label, gpu in (("cuda", 0), ("cpu", None)):
+                handler = handler_on(gpu, args.weights_dir, model, Path(tmp))
+                on = {p.device.type for p in handler.predictor.model.parameters()}
+                if on != {label}:
+                    raise GpuCheckError(f"{model} with gpu_id={gpu}: parameters on {on}")
+                answers[label] = [
+                    (a.get("prediction"), a.get("abstain"))
+                    for i in range(0, len(pngs), args.batch)
+                    for a in handled(handler, pngs[i : i + args.batch])
+                ]
+                right = sum(a[0] == y for a, y in zip(answers[label], truth, strict=True))
+                row[label] = {
+                    "accuracy_pct": round(100 * right / len(truth), 2),
+                    "batch_p50_ms": batch_p50(handler, pngs[: args.batch], args.seconds),
+                }
+            differ = sum(a != b for a, b in zip(answers["cuda"], answers["cpu"], strict=True))
+            row["answers_differing"] = differ
+            if 100 * differ / len(truth) > args.max_differ:
+                raise GpuCheckError(f"{model}: {differ} answers differ between CUDA and CPU")
+            if row["cuda"]["accuracy_pct"] < args.min_accuracy:
+                raise GpuCheckError(f"{model}: accuracy under {args.min_accuracy} %: {row}")
+            figures[model] = row
+    return figures
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Every check in order; GpuCheckError at the first that does not hold."""
     gpus = cuda_devices()
@@ -159,13 +238,24 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--min-accuracy", type=float, default=98.0, help="per model, in %% [98.0]")
     parser.add_argument("--clients", type=int, default=16, help="perf clients per model [16]")
     parser.add_argument("--seconds", type=float, default=10.0, help="perf seconds per model [10]")
+    parser.add_argument(
+        "--in-process", action="store_true", help="the handler alone, CUDA beside CPU"
+    )
+    parser.add_argument("--batch", type=int, default=8, help="--in-process batch size [8]")
+    parser.add_argument(
+        "--max-differ",
+        type=float,
+        default=0.2,
+        help="--in-process: %% of answers that may differ between CUDA and CPU [0.2]",
+    )
     return parser.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the checks; print the figures, or one line with the reason and exit 1."""
     try:
-        figures = run(parse_args(argv))
+        args = parse_args(argv)
+        figures = in_process(args) if args.in_process else run(args)
     except GpuCheckError as exc:
         print(f"gpu-check: FAILED: {exc}", file=sys.stderr)
         return 1

@@ -129,7 +129,7 @@ def save_checkpoint(
     payload = {
         "arch": arch,
         "arch_kwargs": arch_kwargs,
-        "state_dict": model.state_dict(),
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "meta": _storable(meta),
     }
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -137,16 +137,17 @@ def save_checkpoint(
 
 
 def load_checkpoint(
-    path: Path | str, map_location: str | torch.device = "cpu"
+    path: Path | str, device: str | torch.device = "cpu"
 ) -> tuple[nn.Module, dict[str, Any]]:
-    """Rebuild the model a checkpoint describes, load its weights strictly: (model, meta)."""
-    payload = torch.load(path, map_location=map_location, weights_only=True)
+    """Rebuild the model a checkpoint describes, load its weights strictly: (model on `device`,
+    meta). The meta's tensors (the detector's memory) stay on the CPU, where NumPy reads them."""
+    payload = torch.load(path, map_location="cpu", weights_only=True)
     missing = {"arch", "arch_kwargs", "state_dict"} - payload.keys()
     if missing:
         raise ValueError(f"{path}: not an mnist-serve checkpoint (missing {sorted(missing)})")
     model = build_model(payload["arch"], **payload["arch_kwargs"])
     model.load_state_dict(payload["state_dict"], strict=True)
-    model.eval()
+    model.to(device).eval()
     return model, {"arch": payload["arch"], **payload.get("meta", {})}
 
 

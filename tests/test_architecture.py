@@ -28,7 +28,16 @@ ALLOWED: dict[str, set[str]] = {
     "stack": {"recognition", "tsclient"},
     "scripts": {"recognition", "tsclient", "stack"},
     "evalsets": {"recognition", "training"},
-    "benchmarks": {"recognition", "tsclient", "stack", "scripts", "evalsets", "training", "webui"},
+    "benchmarks": {
+        "recognition",
+        "tsclient",
+        "stack",
+        "scripts",
+        "evalsets",
+        "training",
+        "webui",
+        "handlers",
+    },
 }
 PACKAGES = tuple(name for name in ALLOWED if (REPO_ROOT / name).is_dir())
 MAX_FUNCTION_LINES = 80

@@ -17,7 +17,7 @@ calibrated confidence, the other half) and for the pool (its minimum confidence,
 config/ensemble.json). Generated non-digits are scored: validation ones ("train" family, a seed
 the fine-tune never saw) and held-out ones (other letters, shapes, fonts, pens; never fitted
 on). The validation split is the training runs' own
-(train_val_split(60000, val_size, seed) of config/<model>_best_hyperparams.json), images the
+(train_val_split(60000, val_size, split_seed) of config/<model>_best_hyperparams.json), images the
 models never trained on. The 10k test set is only scored, for the printed report, the metrics
 JSON and the reliability diagrams under docs/img/.
 """
@@ -75,7 +75,7 @@ def validation_indices(archs: tuple[str, ...] = ARCHS, n: int = 60_000) -> torch
     splits = []
     for arch in archs:
         cfg = TrainConfig.load(default_config_path(arch))
-        splits.append(train_val_split(n, cfg.val_size, cfg.seed)[1])
+        splits.append(train_val_split(n, cfg.val_size, cfg.split_seed)[1])
     if any(not torch.equal(splits[0], s) for s in splits[1:]):
         raise ValueError("the models were validated on different splits: no common set to fit on")
     return splits[0]

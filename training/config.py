@@ -28,7 +28,8 @@ class TrainConfig:
     ema_decay: float = 0.999  # 0 disables the weight average
     val_size: int = 5000
     patience: int = 10  # epochs without a better validation accuracy before stopping
-    seed: int = 1
+    seed: int = 1  # weight initialisation and the batches' order and augmentation
+    split_seed: int = 1  # which 5,000 training images are held out: the same for every model
     augment: dict[str, Any] = field(default_factory=dict)
     distill_from: str | None = None  # checkpoint of a teacher model, relative to the repo root
     distill_weight: float = 0.5

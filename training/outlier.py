@@ -96,7 +96,7 @@ def run_epoch(
 def load_data(root: Path, cfg: TrainConfig, n_other: int) -> dict[str, Any]:
     """The run's training digits, its validation digits and the generated non-digits."""
     images, labels = load_split(root, train=True)
-    train_idx, val_idx = train_val_split(len(images), cfg.val_size, cfg.seed)
+    train_idx, val_idx = train_val_split(len(images), cfg.val_size, cfg.split_seed)
     started = time.perf_counter()
     others = torch.from_numpy(cached("train", n_other, TRAIN_SEED)).unsqueeze(1)
     log.info("%d non-digits generated in %.0f s", n_other, time.perf_counter() - started)

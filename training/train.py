@@ -18,10 +18,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import cv2
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from torch.utils.data import DataLoader, Dataset, Sampler
 from tqdm import tqdm
 
 from recognition.catalog import ARCHS
@@ -75,35 +77,96 @@ def distillation_loss(
     ) * (t * t)
 
 
+class BatchPlan(Sampler):
+    """The keys of one epoch's batches, (indices, seed) each, dealt anew by `deal` per epoch.
+
+    Batch i of an epoch augments its slice of the epoch's shuffled order with a generator
+    seeded `seed + i`, so the batches are the same whether the training process makes them or
+    worker processes do.
+    """
+
+    def __init__(self, n: int, size: int) -> None:
+        self.n, self.size = n, size
+        self.keys: list[tuple[torch.Tensor, int]] = []
+
+    def deal(self, gen: torch.Generator) -> None:
+        """This epoch's order and batch seeds, drawn from the run's generator."""
+        order = torch.randperm(self.n, generator=gen)
+        seed = int(torch.randint(2**62, (1,), generator=gen))
+        self.keys = [
+            (order[i * self.size : (i + 1) * self.size], seed + i) for i in range(len(self))
+        ]
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, int]]:
+        return iter(self.keys)
+
+    def __len__(self) -> int:
+        return self.n // self.size
+
+
+class AugmentedBatches(Dataset):
+    """The training digits, made into an augmented batch per `BatchPlan` key."""
+
+    def __init__(self, data: tuple[torch.Tensor, torch.Tensor], cfg: TrainConfig) -> None:
+        self.images, self.labels = data
+        self.aug = AugmentConfig.from_dict(cfg.augment)
+
+    def __getitem__(self, key: tuple[torch.Tensor, int]) -> tuple[torch.Tensor, torch.Tensor]:
+        idx, seed = key
+        gen = torch.Generator().manual_seed(seed)
+        x = standardize(augment_batch(to_input(self.images[idx]), self.aug, gen))
+        return x, self.labels[idx]
+
+
+def _one_thread(_: int) -> None:
+    """A batch-making worker process uses one core; the processes share the machine."""
+    torch.set_num_threads(1)
+    cv2.setNumThreads(1)
+
+
+def training_batches(
+    data: tuple[torch.Tensor, torch.Tensor], cfg: TrainConfig, workers: int
+) -> tuple[DataLoader, BatchPlan]:
+    """The run's augmented batches, made by `workers` processes (0: in-process), and the plan
+    to `deal` before each epoch.
+
+    The workers are spawned once for the run (a fork of a process whose thread pools have run
+    can deadlock) and make up to 8 batches each ahead of the GPU.
+    """
+    plan = BatchPlan(data[0].shape[0], cfg.batch_size)
+    loader = DataLoader(
+        AugmentedBatches(data, cfg),
+        batch_size=None,
+        sampler=plan,
+        num_workers=workers,
+        worker_init_fn=_one_thread if workers else None,
+        prefetch_factor=8 if workers else None,
+        persistent_workers=workers > 0,
+        multiprocessing_context="spawn" if workers else None,
+    )
+    return loader, plan
+
+
 def train_epoch(
     *,
     model: nn.Module,
     ema: AveragedModel | None,
     teacher: nn.Module | None,
-    data: tuple[torch.Tensor, torch.Tensor],
+    batches: DataLoader,
     cfg: TrainConfig,
     opt: torch.optim.Optimizer,
     sched: torch.optim.lr_scheduler.LRScheduler,
-    gen: torch.Generator,
     desc: str,
 ) -> float:
     """One pass over the training data; returns the mean loss."""
-    images, labels = data
-    aug = AugmentConfig.from_dict(cfg.augment)
+    device = next(model.parameters()).device
     model.train()
     total, count = 0.0, 0
-    steps = images.shape[0] // cfg.batch_size
-    bar = tqdm(
-        batches(images.shape[0], cfg.batch_size, gen),
-        total=steps,
-        desc=desc,
-        leave=False,
-        disable=None,  # no progress bar when the output is not a terminal
-    )
-    for idx in bar:
-        x = standardize(augment_batch(to_input(images[idx]), aug, gen))
-        x = x.contiguous(memory_format=torch.channels_last)  # faster convolutions on CPU
-        y = labels[idx]
+    bar = tqdm(batches, total=len(batches), desc=desc, leave=False, disable=None)
+    for inputs, targets in bar:
+        # channels_last: faster convolutions on CPU and on tensor cores.
+        x = inputs.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
+        y = targets.to(device, non_blocking=True)
         logits = model(x)
         loss = F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing)
         if teacher is not None:
@@ -134,25 +197,46 @@ def load_teacher(cfg: TrainConfig) -> nn.Module | None:
     return teacher
 
 
-def fit(
-    cfg: TrainConfig, root: Path, out: Path, limit: int | None = None, epochs: int | None = None
-) -> dict[str, Any]:
-    """Train, keep the best-on-validation weights in `out`, report on the test set."""
-    torch.manual_seed(cfg.seed)
-    gen = torch.Generator().manual_seed(cfg.seed)
+def split(
+    cfg: TrainConfig, root: Path, limit: int | None
+) -> tuple[tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
+    """(training images, labels) and the standardised validation (inputs, labels)."""
     images, labels = load_split(root, train=True)
     if limit:
         images, labels = images[:limit], labels[:limit]
     val_size = min(cfg.val_size, images.shape[0] // 5)
-    train_idx, val_idx = train_val_split(images.shape[0], val_size, cfg.seed)
-    train_data = (images[train_idx], labels[train_idx])
-    val_x, val_y = standardize(to_input(images[val_idx])), labels[val_idx]
+    train_idx, val_idx = train_val_split(images.shape[0], val_size, cfg.split_seed)
+    validation = (standardize(to_input(images[val_idx])), labels[val_idx])
+    return (images[train_idx], labels[train_idx]), validation
 
-    model = build_model(cfg.arch, **cfg.arch_kwargs)
+
+def fit(
+    cfg: TrainConfig,
+    root: Path,
+    out: Path,
+    *,
+    limit: int | None = None,
+    epochs: int | None = None,
+    device: torch.device | str = "cpu",
+    workers: int = 0,
+) -> dict[str, Any]:
+    """Train on `device`, keep the best-on-validation weights in `out`, report on the test set.
+
+    `workers` processes make the augmented batches (0: the training process itself).
+    """
+    device = torch.device(device)
+    torch.manual_seed(cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    train_data, (val_x, val_y) = split(cfg, root, limit)
+    val_x, val_y, val_size = val_x.to(device), val_y.to(device), len(val_y)
+
+    model = build_model(cfg.arch, **cfg.arch_kwargs).to(device)
     ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay), use_buffers=True)
     if cfg.ema_decay <= 0:
         ema = None
     teacher = load_teacher(cfg)
+    if teacher is not None:
+        teacher.to(device)
     n_epochs = epochs or cfg.epochs
     steps = n_epochs * (train_data[0].shape[0] // cfg.batch_size)
     opt = make_optimizer(model, cfg)
@@ -161,17 +245,18 @@ def fit(
     checksum = data_checksum(root)
     history: list[dict[str, float]] = []
     best, best_epoch, started = -1.0, 0, time.perf_counter()
+    loader, plan = training_batches(train_data, cfg, workers)
     for epoch in range(1, n_epochs + 1):
+        plan.deal(gen)
         desc = f"{cfg.arch} {epoch}/{n_epochs}"
         loss = train_epoch(
             model=model,
             ema=ema,
             teacher=teacher,
-            data=train_data,
+            batches=loader,
             cfg=cfg,
             opt=opt,
             sched=sched,
-            gen=gen,
             desc=desc,
         )
         scored = ema.module if ema is not None else model
@@ -198,6 +283,7 @@ def fit(
         hyperparameters=cfg.to_dict(),
         data_sha256=checksum,
         train_images=int(train_data[0].shape[0]),
+        device=str(device),
         val_images=int(val_size),
     )
     # The checkpoint carries its own report, so it can be judged without the metrics file.
@@ -224,6 +310,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--limit", type=int, help="train on the first N training images only")
     p.add_argument("--threads", type=int, default=0, help="torch threads (default: all cores)")
     p.add_argument(
+        "--device", default="auto", help="cpu, cuda, cuda:N or auto (CUDA when there is one)"
+    )
+    p.add_argument(
+        "--workers", type=int, default=0, help="processes making augmented batches (default: 0)"
+    )
+    p.add_argument(
         "--dry-run", action="store_true", help="smoke run: 600 images, 1 epoch, temp output"
     )
     return p.parse_args(argv)
@@ -244,7 +336,10 @@ def main(argv: list[str] | None = None) -> None:
         limit, epochs = limit or 600, epochs or 1
         cfg.distill_from = None
         out = args.out or Path(tempfile.mkdtemp(prefix="mnist-dry-run-")) / f"{args.model}.pt"
-    report = fit(cfg, root, out, limit=limit, epochs=epochs)
+    device = args.device
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    report = fit(cfg, root, out, limit=limit, epochs=epochs, device=device, workers=args.workers)
     log.info("test accuracy %.4f → %s", report["test_accuracy"], out)
 
 

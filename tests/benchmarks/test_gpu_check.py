@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import numpy as np
 import pytest
 
 from benchmarks import gpu_check
@@ -9,12 +12,13 @@ from benchmarks import gpu_check
 pytestmark = pytest.mark.unit
 
 
+@pytest.mark.parametrize("mode", [[], ["--in-process"]])
 def test_without_cuda_it_fails_at_once_with_one_line(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    mode: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setattr(gpu_check.torch.cuda, "is_available", lambda: False)
     monkeypatch.setattr(gpu_check, "load_split", lambda *a, **k: pytest.fail("read MNIST"))
-    assert gpu_check.main([]) == 1
+    assert gpu_check.main(mode) == 1
     out, err = capsys.readouterr()
     assert out == "" and len(err.strip().splitlines()) == 1
     assert err.startswith("gpu-check: FAILED: no CUDA device")
@@ -35,3 +39,13 @@ def test_the_handlers_start_up_lines_give_each_workers_device() -> None:
 def test_describe_gives_each_workers_gpu_flag() -> None:
     describe = [{"workers": [{"id": "9000", "gpu": True}, {"id": "9001", "gpu": False}]}]
     assert gpu_check.worker_devices(describe) == [True, False]
+
+
+def test_in_process_builds_a_real_worker_that_answers_each_request(tmp_path: Path) -> None:
+    """Without a gpu_id the check's handler is a CPU worker, answering a batch request by
+    request, as TorchServe's would."""
+    handler = gpu_check.handler_on(None, gpu_check.REPO_ROOT / "weights", "mnist_mlp", tmp_path)
+    assert {p.device.type for p in handler.predictor.model.parameters()} == {"cpu"}
+    png = gpu_check.mnist_png(np.full((28, 28), 0, np.uint8))
+    answers = gpu_check.handled(handler, [png, b"not an image"])
+    assert [("error" in a) for a in answers] == [True, True]  # blank, then undecodable

@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -13,6 +14,8 @@ from recognition.models import (
     load_checkpoint,
     save_checkpoint,
 )
+from recognition.predictor import Predictor
+from training.config import weights_path
 
 pytestmark = pytest.mark.unit
 
@@ -73,3 +76,19 @@ def test_embed_returns_the_penultimate_features_and_the_same_logits(
         assert features.shape == (3, width)
         assert (probes is None) if probe is None else probes.shape == (3, probe)
         torch.testing.assert_close(logits, model(x))
+
+
+def test_a_checkpoint_loaded_onto_another_device_keeps_its_meta_on_the_cpu(
+    tmp_path: Path,
+) -> None:
+    """A GPU worker's model goes to its device, but the detector's memory is read with NumPy.
+
+    ("meta" stands in for CUDA here: a device whose tensors NumPy cannot read either.)
+    """
+    bank = np.arange(12, dtype=np.float16).reshape(3, 4)
+    save_checkpoint(tmp_path / "m.pt", build_model("mlp"), "mlp", {}, {"memory": {"bank": bank}})
+    model, meta = load_checkpoint(tmp_path / "m.pt", "meta")
+    assert {p.device.type for p in model.parameters()} == {"meta"}
+    assert np.array_equal(np.asarray(meta["memory"]["bank"]), bank)
+    predictor = Predictor.from_checkpoint(weights_path("cnn"), "meta")
+    assert predictor.thresholds.memory is not None  # the committed CNN's memory, readable

@@ -4,10 +4,12 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 from recognition.models import load_checkpoint
 from training.config import TrainConfig, default_config_path
-from training.train import fit, main
+from training.data import load_split
+from training.train import fit, main, training_batches
 
 pytestmark = [pytest.mark.unit, pytest.mark.data]
 
@@ -43,3 +45,24 @@ def test_unknown_hyperparameter_is_refused(tmp_path: Path) -> None:
     bad.write_text(json.dumps({"arch": "mlp", "learning_rat": 0.1}))
     with pytest.raises(ValueError, match="learning_rat"):
         TrainConfig.load(bad)
+
+
+def test_batches_do_not_depend_on_how_many_processes_make_them(mnist_root: Path) -> None:
+    """A GPU run with batch-making workers trains on what a CPU run without them would."""
+    cfg = TrainConfig.load(default_config_path("cnn"))
+    cfg.batch_size = 32
+    images, labels = load_split(mnist_root, train=True)
+    data = (images[:160], labels[:160])
+    made = {}
+    for workers in (0, 2):
+        loader, plan = training_batches(data, cfg, workers)
+        gen = torch.Generator().manual_seed(5)
+        made[workers] = []
+        for _ in range(2):  # two epochs through the same (persistent) workers
+            plan.deal(gen)
+            made[workers].append(list(loader))
+    for epoch in range(2):
+        assert len(made[0][epoch]) == len(made[2][epoch]) == 5
+        for (x0, y0), (x2, y2) in zip(made[0][epoch], made[2][epoch], strict=True):
+            assert torch.equal(x0, x2) and torch.equal(y0, y2)
+    assert not torch.equal(made[0][0][0][0], made[0][1][0][0])  # each epoch its own batches
