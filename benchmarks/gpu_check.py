@@ -11,7 +11,7 @@ model is on CUDA; predicts the first --limit MNIST test digits through the infer
     python -m benchmarks.gpu_check --in-process     # the handler alone, without TorchServe
 
 `--in-process` runs the handler itself (TorchServe's Python `Context` with gpu_id 0, the
-checkpoints as an archive unpacks them) on CUDA and on the CPU side by side: each model's
+checkpoints read as from an unpacked archive) on CUDA and on the CPU side by side: each model's
 parameters on `cuda`, the accuracy of both devices over the same digits through `handle`, how
 many answers differ between them (float rounding may flip a digit on the edge of a threshold:
 at most --max-differ %), and the p50 of one batch of --batch requests on each. It needs torch,
@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import shutil
 import sys
 import tempfile
 import time
@@ -140,13 +139,11 @@ def throughput(server: TorchServe, png: bytes, clients: int, seconds: float) -> 
     return result
 
 
-def handler_on(device_gpu: int | None, weights_dir: Path, model: str, tmp: Path) -> Any:
-    """The MnistHandler initialised as a worker with `gpu_id` (None: a CPU worker)."""
-    folder = tmp / f"{model}-{device_gpu}"
-    folder.mkdir()
-    shutil.copy(weights_dir / f"{model}.pt", folder / f"{model}.pt")
+def handler_on(device_gpu: int | None, weights_dir: Path, model: str) -> Any:
+    """The MnistHandler initialised as a worker with `gpu_id` (None: a CPU worker), reading
+    the checkpoint from `weights_dir` as from an unpacked archive."""
     manifest = {"model": {"modelName": model, "serializedFile": f"{model}.pt"}}
-    context = Context(model, str(folder), manifest, 8, device_gpu, "0.12.0")
+    context = Context(model, str(weights_dir), manifest, 8, device_gpu, "0.12.0")
     handler = MnistHandler()
     handler.initialize(context)
     return handler
@@ -175,31 +172,30 @@ def in_process(args: argparse.Namespace) -> dict[str, Any]:
     pngs = [mnist_png(image.numpy()) for image in images[: args.limit]]
     truth = labels[: args.limit].tolist()
     figures: dict[str, Any] = {"names": [torch.cuda.get_device_name(0)]}
-    with tempfile.TemporaryDirectory(prefix="mnist-gpu-check-") as tmp:
-        for model in MODEL_NAMES:
-            answers, row = {}, {}
-            for label, gpu in (("cuda", 0), ("cpu", None)):
-                handler = handler_on(gpu, args.weights_dir, model, Path(tmp))
-                on = {p.device.type for p in handler.predictor.model.parameters()}
-                if on != {label}:
-                    raise GpuCheckError(f"{model} with gpu_id={gpu}: parameters on {on}")
-                answers[label] = [
-                    (a.get("prediction"), a.get("abstain"))
-                    for i in range(0, len(pngs), args.batch)
-                    for a in handled(handler, pngs[i : i + args.batch])
-                ]
-                right = sum(a[0] == y for a, y in zip(answers[label], truth, strict=True))
-                row[label] = {
-                    "accuracy_pct": round(100 * right / len(truth), 2),
-                    "batch_p50_ms": batch_p50(handler, pngs[: args.batch], args.seconds),
-                }
-            differ = sum(a != b for a, b in zip(answers["cuda"], answers["cpu"], strict=True))
-            row["answers_differing"] = differ
-            if 100 * differ / len(truth) > args.max_differ:
-                raise GpuCheckError(f"{model}: {differ} answers differ between CUDA and CPU")
-            if row["cuda"]["accuracy_pct"] < args.min_accuracy:
-                raise GpuCheckError(f"{model}: accuracy under {args.min_accuracy} %: {row}")
-            figures[model] = row
+    for model in MODEL_NAMES:
+        answers, row = {}, {}
+        for label, gpu in (("cuda", 0), ("cpu", None)):
+            handler = handler_on(gpu, args.weights_dir, model)
+            on = {p.device.type for p in handler.predictor.model.parameters()}
+            if on != {label}:
+                raise GpuCheckError(f"{model} with gpu_id={gpu}: parameters on {on}")
+            answers[label] = [
+                (a.get("prediction"), a.get("abstain"))
+                for i in range(0, len(pngs), args.batch)
+                for a in handled(handler, pngs[i : i + args.batch])
+            ]
+            right = sum(a[0] == y for a, y in zip(answers[label], truth, strict=True))
+            row[label] = {
+                "accuracy_pct": round(100 * right / len(truth), 2),
+                "batch_p50_ms": batch_p50(handler, pngs[: args.batch], args.seconds),
+            }
+        differ = sum(a != b for a, b in zip(answers["cuda"], answers["cpu"], strict=True))
+        row["answers_differing"] = differ
+        if 100 * differ / len(truth) > args.max_differ:
+            raise GpuCheckError(f"{model}: {differ} answers differ between CUDA and CPU")
+        if row["cuda"]["accuracy_pct"] < args.min_accuracy:
+            raise GpuCheckError(f"{model}: accuracy under {args.min_accuracy} %: {row}")
+        figures[model] = row
     return figures
 
 

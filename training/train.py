@@ -91,11 +91,9 @@ class BatchPlan(Sampler):
 
     def deal(self, gen: torch.Generator) -> None:
         """This epoch's order and batch seeds, drawn from the run's generator."""
-        order = torch.randperm(self.n, generator=gen)
+        slices = list(batches(self.n, self.size, gen))
         seed = int(torch.randint(2**62, (1,), generator=gen))
-        self.keys = [
-            (order[i * self.size : (i + 1) * self.size], seed + i) for i in range(len(self))
-        ]
+        self.keys = [(idx, seed + i) for i, idx in enumerate(slices)]
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, int]]:
         return iter(self.keys)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -41,10 +39,10 @@ def test_describe_gives_each_workers_gpu_flag() -> None:
     assert gpu_check.worker_devices(describe) == [True, False]
 
 
-def test_in_process_builds_a_real_worker_that_answers_each_request(tmp_path: Path) -> None:
+def test_in_process_builds_a_real_worker_that_answers_each_request() -> None:
     """Without a gpu_id the check's handler is a CPU worker, answering a batch request by
     request, as TorchServe's would."""
-    handler = gpu_check.handler_on(None, gpu_check.REPO_ROOT / "weights", "mnist_mlp", tmp_path)
+    handler = gpu_check.handler_on(None, gpu_check.REPO_ROOT / "weights", "mnist_mlp")
     assert {p.device.type for p in handler.predictor.model.parameters()} == {"cpu"}
     png = gpu_check.mnist_png(np.full((28, 28), 0, np.uint8))
     answers = gpu_check.handled(handler, [png, b"not an image"])
