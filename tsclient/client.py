@@ -1,8 +1,9 @@
 """HTTP calls to one TorchServe over pooled keep-alive connections, with current keys.
 
 Every call sends the current key of its kind; when TorchServe rejects it (`is_key_rejection`)
-the key is renewed once (`KeyStore.renew`: a newer one from the key file, else one issued with
-the API key) and the call repeated. Network trouble raises `requests.RequestException`.
+the key is renewed (`KeyStore.renew`: a newer one from the key file, else one issued with the
+API key) and the call repeated, at most `RENEWALS` times. Network trouble raises
+`requests.RequestException`.
 """
 
 from __future__ import annotations
@@ -27,6 +28,10 @@ T = TypeVar("T")
 # (tests/tsclient/test_client_live.py checks which methods it answers).
 TOKEN_METHOD = "GET"
 TOKEN_PATH = "/token"
+# A key can be rotated again while the call repeated with its renewed key is on its way (keys
+# rotated every few hundred ms under load); a second renewal covers that, and the bound keeps a
+# server that refuses every key from being asked forever.
+RENEWALS = 2
 
 
 class TorchServeClient:
@@ -83,15 +88,18 @@ class TorchServeClient:
     def request(
         self, method: str, url: str, kind: str, timeout: float | None = None, **kwargs: Any
     ) -> requests.Response:
-        """One request with the current `kind` key, repeated once with a renewed key if refused."""
+        """One request with the current `kind` key, repeated with a renewed key while refused
+        (at most `RENEWALS` times)."""
         key = self.keys.get(kind)
         response = self._send(method, url, key, timeout, **kwargs)
-        if not is_key_rejection(response):
-            return response
-        renewed = self.keys.renew(kind, key, self.issue_key)
-        if renewed is None:
-            return response
-        return self._send(method, url, renewed, timeout, **kwargs)
+        for _ in range(RENEWALS):
+            if not is_key_rejection(response):
+                break
+            key = self.keys.renew(kind, key, self.issue_key)
+            if key is None:
+                break
+            response = self._send(method, url, key, timeout, **kwargs)
+        return response
 
     def _send(
         self, method: str, url: str, key: str | None, timeout: float | None, **kwargs: Any

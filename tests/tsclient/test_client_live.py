@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 
 import pytest
@@ -116,6 +116,38 @@ def test_requests_renew_an_expired_key_once(server: TorchServe, client: TorchSer
     assert server.keys()["inference"] != first["inference"]
     wait_for_expiry(server, "management")
     assert ready_workers(client.describe(MODEL)) == 1
+
+
+class RotatedAfterRenewal(KeyStore):
+    """A key store whose first renewed key TorchServe retires before the call repeated with it
+    arrives: the race of keys rotated every few hundred ms under load, made certain."""
+
+    def __init__(self, server: TorchServe) -> None:
+        super().__init__(server.key_file)
+        self.server = server
+        self.rotations = 0
+
+    def renew(self, kind: str, rejected: str | None, issue: Callable[[str], bool]) -> str | None:
+        renewed = super().renew(kind, rejected, issue)
+        if self.rotations == 0:
+            self.rotations += 1
+            assert self.server.renew_key(kind) != renewed
+        return renewed
+
+
+def test_a_key_rotated_again_during_the_repeated_call_is_renewed_a_second_time(
+    server: TorchServe,
+) -> None:
+    """The first renewal's key is already retired when the repeated call arrives: a second
+    renewal picks up the newest key and the call succeeds (one renewal answered 400)."""
+    keys = RotatedAfterRenewal(server)
+    with TorchServeClient(server.inference_url, server.management_url, keys, timeout=30) as client:
+        assert client.predict(MODEL, canvas_digit(), PNG).status_code == 200
+        server.renew_key("inference")  # the client still holds the retired key
+        response = client.predict(MODEL, canvas_digit(), PNG)
+    assert keys.rotations == 1
+    assert response.status_code == 200, response.text
+    assert keys.get("inference") == server.keys()["inference"]
 
 
 def test_scale_sends_only_validated_counts(server: TorchServe, client: TorchServeClient) -> None:
