@@ -159,14 +159,26 @@ class TorchServe:
 
     def pid(self) -> int | None:
         """Pid of this instance's TorchServe frontend when it is running, else None."""
+        return self._frontend()[0]
+
+    def _frontend(self) -> tuple[int | None, str]:
+        """(pid, "running") for this instance's live frontend, else (None, why not)."""
         try:
             pid = int(self.pid_file.read_text().split()[0])
+        except (OSError, ValueError, IndexError) as exc:
+            return None, f"no pid in {self.pid_file} ({type(exc).__name__})"
+        try:
             proc = psutil.Process(pid)
-            if MAIN_CLASS in proc.cmdline() and Path(proc.cwd()).resolve() == self.work_dir:
-                return pid
-        except (OSError, ValueError, IndexError, psutil.Error):
-            pass
-        return None
+            if proc.status() == psutil.STATUS_ZOMBIE:
+                return None, f"pid {pid} has exited (a zombie)"
+            if MAIN_CLASS not in proc.cmdline():
+                return None, f"pid {pid} is not a TorchServe frontend: {proc.name()}"
+            cwd = Path(proc.cwd()).resolve()
+        except psutil.Error as exc:
+            return None, f"pid {pid} is gone ({type(exc).__name__})"
+        if cwd != self.work_dir:
+            return None, f"pid {pid} serves from {cwd}, not {self.work_dir}"
+        return pid, "running"
 
     def is_running(self) -> bool:
         """True while this instance's frontend process is alive."""
@@ -247,8 +259,11 @@ class TorchServe:
         deadline = time.monotonic() + timeout
         pending = set(self.models)
         while pending:
-            if not self.is_running():
-                raise TorchServeError(f"TorchServe exited during start-up\n{self.log_tail()}")
+            pid, state = self._frontend()
+            if pid is None:
+                raise TorchServeError(
+                    f"TorchServe exited during start-up: {state}\n{self.log_tail()}"
+                )
             for model in sorted(pending):
                 with contextlib.suppress(requests.RequestException, ValueError):
                     if all_ready(self.describe(model)):
@@ -283,13 +298,16 @@ class TorchServe:
         return True
 
     def log_tail(self, lines: int = 40) -> str:
-        """The last lines of TorchServe's main log (or console output), for error messages."""
-        for name in ("ts_log.log", "console.log"):
-            path = self.log_dir / name
+        """The last lines of TorchServe's main log and console output, and of a JVM crash
+        report if there is one, for error messages."""
+        paths = [self.log_dir / "ts_log.log", self.log_dir / "console.log"]
+        paths += sorted(self.work_dir.glob("hs_err_pid*.log"))
+        tails = []
+        for path in paths:
             if path.is_file():
                 text = path.read_text(encoding="utf-8", errors="replace").splitlines()
-                return f"--- {path} (last {lines} lines) ---\n" + "\n".join(text[-lines:])
-        return f"(no log in {self.log_dir})"
+                tails.append(f"--- {path} (last {lines} lines) ---\n" + "\n".join(text[-lines:]))
+        return "\n".join(tails) or f"(no log in {self.log_dir})"
 
     def __enter__(self) -> TorchServe:
         self.start()

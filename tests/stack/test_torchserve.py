@@ -56,6 +56,27 @@ def test_stop_never_touches_a_process_that_is_not_its_server(tmp_path: Path) -> 
     assert not server.pid_file.exists()
 
 
+def test_a_death_during_start_up_says_what_was_found(tmp_path: Path) -> None:
+    """wait_ready names why the frontend is not running (no pid file, another process, an
+    exited one) and shows the console output, so a start-up death in CI can be told apart."""
+    import subprocess
+
+    server = TorchServe(tmp_path / "work", tmp_path, {"m": "m.mar"})
+    server.log_dir.mkdir(parents=True)
+    (server.log_dir / "console.log").write_text("Warning: the console's last words\n")
+    with pytest.raises(TorchServeError, match=r"(?s)no pid in .*console's last words"):
+        server.wait_ready(5)
+    server.tmp_dir.mkdir(parents=True)
+    server.pid_file.write_text(str(os.getpid()))
+    with pytest.raises(TorchServeError, match=f"pid {os.getpid()} is not a TorchServe frontend"):
+        server.wait_ready(5)
+    exited = subprocess.Popen(["true"])
+    exited.wait()
+    server.pid_file.write_text(str(exited.pid))
+    with pytest.raises(TorchServeError, match=f"pid {exited.pid} is gone"):
+        server.wait_ready(5)
+
+
 @pytest.mark.integration
 def test_the_running_server_renders_the_derived_request_limit(torchserve: LiveTorchServe) -> None:
     """What TorchServe was started with carries max_request_size, though the file has none."""
