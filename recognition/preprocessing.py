@@ -212,6 +212,8 @@ class PaperTunables:
     flat_fill: float = 0.8  # …at least this share of…
     flat_marks: float = 0.0005  # …and marks on at least this share of its core, at most outside
     flat_inset: float = 0.01  # the patch's edge (JPEG ringing): this share of its side, + 2 px
+    fill_reach: float = 0.5  # a sheet's surround: the mean paper within this share of its side…
+    fill_lift: int = 5  # …after a dilation over this many pixels lifts the ink off it
 
 
 @dataclass(frozen=True)
@@ -973,6 +975,7 @@ def _holds_thin_ink(ink: np.ndarray, paper: np.ndarray, side: int) -> bool:
 
 
 QUADRILATERAL = 4  # corners of a sheet's outline
+FILL_EPSILON = 1e-3  # a share of sheet pixels below this around a pixel: none (the median fills)
 
 
 def _filled(outline: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -989,19 +992,39 @@ def _rise(closed: np.ndarray, inside: np.ndarray) -> tuple[float, float]:
 
 
 def _sheet(
-    levels: np.ndarray, closed: np.ndarray, outline: np.ndarray, ink: np.ndarray
+    levels: np.ndarray,
+    closed: np.ndarray,
+    outline: np.ndarray,
+    ink: np.ndarray,
+    faint: np.ndarray | None = None,
 ) -> tuple[np.ndarray, Box] | None:
     """The sheet inside `outline` if its edge is a step up from the surround and the `ink`
-    pixels on it are thin writing (`find_paper`): its mask, inset from the edge, and box."""
+    pixels on it are thin writing (`find_paper`): its mask, inset from the edge, and box.
+    Where `ink` leaves almost nothing on the sheet, the `faint` ink, if given, is weighed
+    instead."""
     mask = _filled(outline, closed.shape)
     if _edge_step(closed, mask) < PAPER.contrast * 255:
         return None
     left, top, width, height = cv2.boundingRect(outline)
     inset = _odd(PAPER.inset * min(width, height))
     mask = cv2.erode(mask, np.ones((inset, inset), np.uint8), borderValue=0)
-    if not _holds_thin_ink(ink & (mask > 0), mask, min(width, height)):
+    on_sheet = ink & (mask > 0)
+    if faint is not None and on_sheet.sum() < PAPER.min_ink * mask.sum():
+        on_sheet = _off_the_edge(faint & (mask > 0), mask)
+    if not _holds_thin_ink(on_sheet, mask, min(width, height)):
         return None
     return mask > 0, Box(top, left, top + height, left + width)
+
+
+def _off_the_edge(ink: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """The strokes of `ink` that keep off the edge of the sheet `mask`: writing, not the
+    rulings, margin or shadow edges that run across the sheet to its edge."""
+    count, labels = cv2.connectedComponents(ink.astype(np.uint8), connectivity=8)
+    edge = (mask > 0) & (cv2.erode(mask, np.ones((3, 3), np.uint8), borderValue=0) == 0)
+    touching = np.zeros(count, bool)
+    touching[labels[edge]] = True
+    touching[0] = True
+    return ~touching[labels]
 
 
 def _lifted(levels: np.ndarray, closed: np.ndarray, step: float) -> np.ndarray:
@@ -1016,7 +1039,11 @@ def _paper_above(
     """The sheet (`_sheet`) that the closed levels above `split` make, if they make one. Ink is
     darker than the split, or than halfway between the paper and its surround when that is
     higher (on a uniform surround Otsu splits at the surround's own level); on `shaded` paper
-    it is what the closing lifted off (`_lifted`)."""
+    it is what the closing lifted off (`_lifted`). A pen too faint at this scale to fall
+    halfway to a dark desk (a ballpoint on a card, the card a small part of a large photo)
+    leaves no such ink: then, on a sheet seen whole (clear of the frame's border, not the lit
+    part of a page under a shadow), what the closing lifts off the paper by `PAPER.contrast`
+    and keeps off its edge is weighed."""
     bright = (closed > split).astype(np.uint8)
     if not bright.any() or bright.all():
         return None
@@ -1026,8 +1053,15 @@ def _paper_above(
     surround, step = _rise(closed, bright > 0)
     if step < PAPER.contrast * 255:
         return None
-    ink = _lifted(levels, closed, step) if shaded else levels <= max(split, surround + step / 2)
-    return _sheet(levels, closed, outline, ink)
+    if shaded:
+        return _sheet(levels, closed, outline, _lifted(levels, closed, step))
+    ink = levels <= max(split, surround + step / 2)
+    left, top, width, height = cv2.boundingRect(outline)
+    whole = (
+        left > 0 and top > 0 and left + width < closed.shape[1] and top + height < closed.shape[0]
+    )
+    faint = _lifted(levels, closed, 2 * PAPER.contrast * 255) if whole else None
+    return _sheet(levels, closed, outline, ink, faint)
 
 
 def _paper_by_edges(levels: np.ndarray, closed: np.ndarray) -> tuple[np.ndarray, Box] | None:
@@ -1158,10 +1192,22 @@ def isolate_paper(grey: np.ndarray) -> tuple[np.ndarray, Box | None]:
     if found is None:
         return grey, None
     mask, box = found
-    crop = grey[box.slices]
+    crop = np.ascontiguousarray(grey[box.slices], np.float32)
     inside = mask[box.slices]
-    level = float(np.percentile(crop[inside], LIGHT.paper_percentile))
-    return np.where(inside, crop, level).astype(np.float32), box
+    return np.where(inside, crop, paper_around(crop, inside)).astype(np.float32), box
+
+
+def paper_around(crop: np.ndarray, inside: np.ndarray) -> np.ndarray:
+    """The paper's light carried smoothly past its edge: at each pixel, the mean of the sheet
+    (`inside`, its ink lifted by a small dilation) within half its shorter side. One level
+    would be a flat patch that a gradient across the sheet (lit from one side) falls below,
+    its darker side then read as ink."""
+    paper = np.where(inside, cv2.dilate(crop, np.ones((PAPER.fill_lift,) * 2, np.uint8)), 0.0)
+    size = (_odd(min(crop.shape) * PAPER.fill_reach),) * 2
+    total = cv2.blur(paper.astype(np.float32), size, borderType=cv2.BORDER_CONSTANT)
+    share = cv2.blur(inside.astype(np.float32), size, borderType=cv2.BORDER_CONSTANT)
+    level = float(np.median(crop[inside]))
+    return np.where(share > FILL_EPSILON, total / np.maximum(share, FILL_EPSILON), level)
 
 
 # ---------------------------------------------------------------------------------------------
