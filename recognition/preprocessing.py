@@ -197,6 +197,7 @@ class PaperTunables:
     edge_low: int = 20  # …with Canny's thresholds on its closed 8-bit levels…
     edge_high: int = 60
     corner_tolerance: float = 0.03  # …simplified to corners within this share of the outline
+    edge_contrast: float = 0.035  # a sheet found by its edges is at least this much brighter
     min_share: float = 0.005  # paper covering less of the frame than this is not looked for…
     max_share: float = 0.7  # …nor more than this: the paper is the frame, the usual case
     rectangular: float = 0.85  # its area over that of its smallest enclosing rectangle
@@ -996,14 +997,16 @@ def _sheet(
     closed: np.ndarray,
     outline: np.ndarray,
     ink: np.ndarray,
+    *,
     faint: np.ndarray | None = None,
+    contrast: float = PAPER.contrast,
 ) -> tuple[np.ndarray, Box] | None:
-    """The sheet inside `outline` if its edge is a step up from the surround and the `ink`
-    pixels on it are thin writing (`find_paper`): its mask, inset from the edge, and box.
-    Where `ink` leaves almost nothing on the sheet, the `faint` ink, if given, is weighed
+    """The sheet inside `outline` if its edge is a step up from the surround by `contrast` and
+    the `ink` pixels on it are thin writing (`find_paper`): its mask, inset from the edge, and
+    box. Where `ink` leaves almost nothing on the sheet, the `faint` ink, if given, is weighed
     instead."""
     mask = _filled(outline, closed.shape)
-    if _edge_step(closed, mask) < PAPER.contrast * 255:
+    if _edge_step(closed, mask) < contrast * 255:
         return None
     left, top, width, height = cv2.boundingRect(outline)
     inset = _odd(PAPER.inset * min(width, height))
@@ -1061,20 +1064,31 @@ def _paper_above(
         left > 0 and top > 0 and left + width < closed.shape[1] and top + height < closed.shape[0]
     )
     faint = _lifted(levels, closed, 2 * PAPER.contrast * 255) if whole else None
-    return _sheet(levels, closed, outline, ink, faint)
+    return _sheet(levels, closed, outline, ink, faint=faint)
+
+
+def _moved_out(corners: np.ndarray, by: float) -> np.ndarray:
+    """A convex outline's `corners` moved `by` pixels away from its centre (inwards if < 0)."""
+    points = corners.reshape(-1, 2).astype(np.float64)
+    centre = points.mean(axis=0)
+    reach = np.maximum(np.linalg.norm(points - centre, axis=1, keepdims=True), 1.0)
+    return (centre + (points - centre) * (1 + by / reach)).reshape(-1, 1, 2)
 
 
 def _paper_by_edges(levels: np.ndarray, closed: np.ndarray) -> tuple[np.ndarray, Box] | None:
     """The largest sheet (`_sheet`) that the closed image's edges outline as a convex
     quadrilateral: a card on a wall or desk whose light varies as much as the card stands out
-    from it, so that no level splits the card from its surround."""
+    from it, so that no level splits the card from its surround; the outline shows it even
+    when it stands out by only `PAPER.edge_contrast`. The dilated edge is a ring a pixel each
+    side of the edge: a hole of the ring is moved a pixel out onto the edge, an outer outline a
+    pixel in."""
     small = _reduce(closed, PAPER.edge_side)  # the closing left no detail finer than this
     scale = closed.shape[1] / small.shape[1]
     edges = cv2.Canny(small, PAPER.edge_low, PAPER.edge_high)
     edges = cv2.dilate(edges, np.ones((3, 3), np.uint8))
-    contours, _ = cv2.findContours(edges, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
+    contours, hierarchy = cv2.findContours(edges, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
     quads = []
-    for contour in contours:
+    for contour, links in zip(contours, hierarchy[0] if contours else (), strict=True):
         tolerance = PAPER.corner_tolerance * cv2.arcLength(contour, True)
         corners = cv2.approxPolyDP(contour, tolerance, True)
         area = float(cv2.contourArea(corners))
@@ -1083,12 +1097,14 @@ def _paper_by_edges(levels: np.ndarray, closed: np.ndarray) -> tuple[np.ndarray,
             and cv2.isContourConvex(corners)
             and PAPER.min_share <= area / small.size <= PAPER.max_share
         ):
-            quads.append((area, np.round(corners * scale).astype(np.int32)))
+            onto_edge = _moved_out(corners, 1.0 if links[3] >= 0 else -1.0)
+            quads.append((area, np.round(onto_edge * scale).astype(np.int32)))
     for _, corners in sorted(quads, key=lambda quad: -quad[0]):
         _, step = _rise(closed, _filled(corners, closed.shape) > 0)
-        if step < PAPER.contrast * 255:
+        if step < PAPER.edge_contrast * 255:
             continue
-        found = _sheet(levels, closed, corners, _lifted(levels, closed, step))
+        lifted = _lifted(levels, closed, step)
+        found = _sheet(levels, closed, corners, lifted, contrast=PAPER.edge_contrast)
         if found is not None:
             return found
     return None
