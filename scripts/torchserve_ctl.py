@@ -62,12 +62,7 @@ def start(server: TorchServe, args: argparse.Namespace) -> None:
     """Build the archives (unless --no-build), start the server and wait until READY."""
     if not args.no_build:
         build_archives(model_store=args.model_store)
-    server.start()
-    try:
-        server.wait_ready(args.timeout)
-    except TorchServeError:
-        server.stop()
-        raise
+    server.start_ready(args.timeout)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

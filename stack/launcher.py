@@ -108,11 +108,11 @@ class Launcher:
         """TorchServe (unless it already runs) until READY, the UI until healthy, then nginx."""
         if self.server.is_running():
             log.info("TorchServe already runs (pid %s): using it", self.server.pid())
+            self.server.wait_ready(self.ready_timeout)
         else:
-            self.server.start()
+            self.server.start_ready(self.ready_timeout)
             self.owns_server = True
         try:
-            self.server.wait_ready(self.ready_timeout)
             self.ui.start(self.ready_timeout)
             if self.door is not None:
                 self.door.start()

@@ -37,6 +37,9 @@ from tsclient.protocol import all_ready
 # The process environment TorchServe and its workers start with, unless already set.
 WORKER_ENV_DEFAULTS = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 MAIN_CLASS = "org.pytorch.serve.ModelServer"
+# Starts tried when the frontend dies before logging anything (a JVM killed at start-up, seen
+# once in CI with nothing in its console but the JVM warning); a refusal it logs is not retried.
+START_ATTEMPTS = 2
 JAVA_HINT = (
     "TorchServe needs a Java 17 runtime and none was found: install one "
     "(Debian/Ubuntu: apt-get install -y openjdk-17-jre-headless) or set JAVA_HOME"
@@ -47,6 +50,11 @@ log = logging.getLogger("stack.torchserve")
 
 class TorchServeError(RuntimeError):
     """TorchServe could not be started, did not become ready, or is not ours to stop."""
+
+
+class SilentExitError(TorchServeError):
+    """The frontend exited during start-up before it logged a line (nothing added to
+    ts_log.log): killed from outside, not refused by its configuration."""
 
 
 def find_java(environ: Mapping[str, str]) -> str:
@@ -74,6 +82,7 @@ class TorchServe:
         environ: Mapping[str, str] | None = None,
     ) -> None:
         self.work_dir = Path(work_dir).resolve()
+        self._logged_at_start = 0  # ts_log.log's size when the last start began
         self.model_store = Path(model_store).resolve()
         self.models = dict(archives() if models is None else models)
         self.environ = dict(os.environ if environ is None else environ)
@@ -238,6 +247,7 @@ class TorchServe:
         self.tmp_dir.mkdir(parents=True)
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.key_file.unlink(missing_ok=True)
+        self._logged_at_start = self._ts_log_size()
         (self.work_dir / "config.properties").write_text(write_properties(self.config))
         with (self.log_dir / "console.log").open("ab") as console:
             result = subprocess.run(
@@ -261,9 +271,12 @@ class TorchServe:
         while pending:
             pid, state = self._frontend()
             if pid is None:
-                raise TorchServeError(
-                    f"TorchServe exited during start-up: {state}\n{self.log_tail()}"
+                died = (
+                    TorchServeError
+                    if self._ts_log_size() > self._logged_at_start
+                    else SilentExitError
                 )
+                raise died(f"TorchServe exited during start-up: {state}\n{self.log_tail()}")
             for model in sorted(pending):
                 with contextlib.suppress(requests.RequestException, ValueError):
                     if all_ready(self.describe(model)):
@@ -297,6 +310,13 @@ class TorchServe:
         log.info("TorchServe (pid %d) stopped", pid)
         return True
 
+    def _ts_log_size(self) -> int:
+        """Bytes in TorchServe's main log (0 when there is none)."""
+        try:
+            return (self.log_dir / "ts_log.log").stat().st_size
+        except OSError:
+            return 0
+
     def log_tail(self, lines: int = 40) -> str:
         """The last lines of TorchServe's main log and console output, and of a JVM crash
         report if there is one, for error messages."""
@@ -309,13 +329,25 @@ class TorchServe:
                 tails.append(f"--- {path} (last {lines} lines) ---\n" + "\n".join(text[-lines:]))
         return "\n".join(tails) or f"(no log in {self.log_dir})"
 
+    def start_ready(self, timeout: float = 60.0, attempts: int = START_ATTEMPTS) -> None:
+        """`start`, then `wait_ready`; a frontend that dies before logging anything
+        (`SilentExitError`) is started again, up to `attempts` starts in all. Stopped on failure."""
+        for attempt in range(1, attempts + 1):
+            self.start()
+            try:
+                self.wait_ready(timeout)
+                return
+            except SilentExitError as exc:
+                self.stop()
+                if attempt == attempts:
+                    raise
+                log.warning("TorchServe died before logging anything; starting it again: %s", exc)
+            except BaseException:
+                self.stop()
+                raise
+
     def __enter__(self) -> TorchServe:
-        self.start()
-        try:
-            self.wait_ready()
-        except BaseException:
-            self.stop()
-            raise
+        self.start_ready()
         return self
 
     def __exit__(self, *exc_info: object) -> None:

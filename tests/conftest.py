@@ -70,8 +70,7 @@ def torchserve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveTorchSe
         base / "work", base / "model_store", overrides=loopback_overrides(), environ=clean_environ()
     )
     try:
-        server.start()
-        server.wait_ready(START_TIMEOUT)
+        server.start_ready(START_TIMEOUT)
         yield LiveTorchServe(server, weights, untrained)
     finally:
         server.stop()

@@ -145,8 +145,7 @@ def kserve_torchserve(
         environ=environ,
     )
     try:
-        server.start()
-        server.wait_ready(120)
+        server.start_ready(120)
         yield request.param, server
     finally:
         server.stop()

@@ -126,8 +126,7 @@ def test_torchserve_stopped_gives_fast_503s_and_the_ui_recovers_without_a_restar
             assert body["models"][role]["status"] == "down"
             assert body["models"][role]["error"]
     finally:
-        stack.server.start()
-        stack.server.wait_ready(120)
+        stack.server.start_ready(120)
 
     # A new TorchServe writes new keys: the UI must read them, not be restarted.
     assert stack.server.keys()["inference"] != old_keys["inference"]

@@ -9,8 +9,15 @@ import pytest
 
 from recognition.catalog import archives
 from stack.paths import DEFAULT_KEY_FILE, DEFAULT_WORK_DIR
-from stack.torchserve import TorchServe, TorchServeError, find_java
-from tests.helpers import LiveTorchServe
+from stack.torchserve import (
+    START_ATTEMPTS,
+    SilentExitError,
+    TorchServe,
+    TorchServeError,
+    find_java,
+)
+from tests.conftest import clean_environ
+from tests.helpers import LiveTorchServe, loopback_overrides
 
 pytestmark = pytest.mark.unit
 
@@ -75,6 +82,42 @@ def test_a_death_during_start_up_says_what_was_found(tmp_path: Path) -> None:
     server.pid_file.write_text(str(exited.pid))
     with pytest.raises(TorchServeError, match=f"pid {exited.pid} is gone"):
         server.wait_ready(5)
+
+
+def exiting_java(tmp_path: Path, log_line: str) -> tuple[Path, dict[str, str]]:
+    """A JAVA_HOME whose java counts its starts in `starts`, appends `log_line` (if any) to
+    ts_log.log and exits at once; the file of starts and the environment that uses it."""
+    jdk = tmp_path / "jdk" / "bin"
+    jdk.mkdir(parents=True)
+    starts = tmp_path / "starts"
+    logs = f'echo "{log_line}" >> "$LOG_LOCATION/ts_log.log"\n' if log_line else ""
+    (jdk / "java").write_text(f"#!/bin/sh\necho start >> {starts}\n{logs}exit 0\n")
+    (jdk / "java").chmod(0o755)
+    return starts, {**clean_environ(), "JAVA_HOME": str(tmp_path / "jdk")}
+
+
+@pytest.mark.parametrize(
+    ("log_line", "error", "tries"),
+    [("", SilentExitError, START_ATTEMPTS), ("Invalid configuration", TorchServeError, 1)],
+)
+def test_only_a_frontend_gone_before_it_logs_is_started_once_more(
+    tmp_path: Path, log_line: str, error: type[TorchServeError], tries: int
+) -> None:
+    """A JVM that exits at once, logging nothing, stands in for one killed at start-up (which
+    cannot be made to happen on cue): it is started again once, then reported. One that logs
+    why it stops is reported at once."""
+    starts, environ = exiting_java(tmp_path, log_line)
+    store = tmp_path / "store"
+    store.mkdir()
+    (store / "m.mar").write_bytes(b"")
+    server = TorchServe(
+        tmp_path / "work", store, {"m": "m.mar"}, overrides=loopback_overrides(), environ=environ
+    )
+    with pytest.raises(error, match="exited during start-up") as caught:
+        server.start_ready(10)
+    assert (type(caught.value) is SilentExitError) == (error is SilentExitError)
+    assert starts.read_text().split() == ["start"] * tries
+    assert not server.is_running()
 
 
 @pytest.mark.integration
