@@ -161,7 +161,8 @@ class Selection:
     """Which connected components make the digit."""
 
     clutter_span: float = 0.4  # a border blob longer than this share of a side is clutter…
-    clutter_elongation: int = 4  # …and so is one this many times longer than wide
+    clutter_elongation: int = 4  # …and so is one this many times longer than wide…
+    crop_clutter: float = 3.0  # …unless, in a crop, it outweighs all within this many times
     candidate_share: float = 0.02  # blobs lighter than this share of the heaviest: specks
     photo_inside_share: float = 0.05  # an inner blob this heavy (share) beats border blobs…
     scan_inside_share: float = 0.15  # …and this heavy outside a photo
@@ -1383,6 +1384,15 @@ def border_clutter(stats: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return touches_border(stats, shape) & long
 
 
+def _fills_the_crop(weights: np.ndarray, usable: np.ndarray, shape: tuple[int, int]) -> bool:
+    """Whether the long blobs at a crop's border (not `usable`) are the digit itself, cropped
+    so tight that its strokes run off the frame: a crop, not a scene, where they outweigh
+    `PICK.crop_clutter` times all that lies within."""
+    if max(shape) > LIGHT.crop_side or usable.all() or not usable.any():
+        return False
+    return bool(weights[~usable].max() >= PICK.crop_clutter * weights[usable].max())
+
+
 def select_digit(
     mask: np.ndarray, ink: np.ndarray | None = None, *, photo: bool = False
 ) -> tuple[np.ndarray, Box]:
@@ -1391,7 +1401,7 @@ def select_digit(
     Weight is the ink a component holds (its area when no ink image is given). Specks are
     dropped, and so are blobs touching the image border (paper edges, shadows, fingers) whenever
     something else of a comparable weight lies inside the image; in a `photo`, long blobs at the
-    border are never taken.
+    border are not taken, but in a crop that they dominate (`_fills_the_crop`).
     """
     count, labels, stats, _ = components(mask)
     if count <= 1:
@@ -1403,7 +1413,7 @@ def select_digit(
         on = labels > 0  # few pixels are ink: sum over those only
         weights = np.bincount(labels[on], ink[on], minlength=count)[1:]
     usable = ~border_clutter(stats, mask.shape) if photo else np.ones(len(stats), bool)
-    if not usable.any():
+    if not usable.any() or _fills_the_crop(weights, usable, mask.shape):
         usable[:] = True
     inside = ~touches_border(stats, mask.shape)
     candidates = usable & (weights >= PICK.candidate_share * weights[usable].max())

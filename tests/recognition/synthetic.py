@@ -71,10 +71,10 @@ def diagonal_shadow(shape: tuple[int, int], shade: float, blur: float) -> np.nda
     return cv2.GaussianBlur(light, (0, 0), blur)
 
 
-def evalsets_sample(name: str, count: int, position: int) -> tuple[bytes, int]:
-    """The bytes of one file of an evalsets set (seed 0, `count` files) and the index of the
+def evalsets_sample(name: str, count: int, position: int, seed: int = 0) -> tuple[bytes, int]:
+    """The bytes of one file of an evalsets set (`seed`, `count` files) and the index of the
     MNIST test digit it was made from."""
     images, labels = mnist_test_set()
-    index, variant = plan(name, count, 0, len(images), labels)[position]
+    index, variant = plan(name, count, seed, len(images), labels)[position]
     label = int(labels[index])
-    return make_one((name, position, index, variant, images[index], label, 0))[1], index
+    return make_one((name, position, index, variant, images[index], label, seed))[1], index
