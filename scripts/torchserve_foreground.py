@@ -26,9 +26,8 @@ log = logging.getLogger("torchserve_foreground")
 
 def supervise(server: TorchServe, timeout: float) -> int:
     """Start `server`, wait until READY, then until it exits (1); always stop it on the way out."""
-    server.start()
     try:
-        server.wait_ready(timeout)
+        server.start_ready(timeout)
         status = wait_while(server.is_running)
         log.error("TorchServe exited\n%s", server.log_tail())
         return status
