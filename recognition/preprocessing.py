@@ -1060,12 +1060,15 @@ def _paper_above(
     if shaded:
         return _sheet(levels, closed, outline, _lifted(levels, closed, step))
     ink = levels <= max(split, surround + step / 2)
-    left, top, width, height = cv2.boundingRect(outline)
-    whole = (
-        left > 0 and top > 0 and left + width < closed.shape[1] and top + height < closed.shape[0]
-    )
+    whole = _clear_of_frame(outline, closed.shape)
     faint = _lifted(levels, closed, 2 * PAPER.contrast * 255) if whole else None
     return _sheet(levels, closed, outline, ink, faint=faint)
+
+
+def _clear_of_frame(outline: np.ndarray, shape: tuple[int, ...]) -> bool:
+    """Whether an outline keeps off the border of a frame of `shape`: the sheet is seen whole."""
+    left, top, width, height = cv2.boundingRect(outline)
+    return left > 0 and top > 0 and left + width < shape[1] and top + height < shape[0]
 
 
 def _moved_out(corners: np.ndarray, by: float) -> np.ndarray:
