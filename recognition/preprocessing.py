@@ -214,6 +214,7 @@ class PaperTunables:
     flat_fill: float = 0.8  # …at least this share of…
     flat_marks: float = 0.0005  # …and marks on at least this share of its core, at most outside
     flat_inset: float = 0.01  # the patch's edge (JPEG ringing): this share of its side, + 2 px
+    flat_grain: float = 1 / 255  # a photo's grain: levels spread over 3×3 pixels by this much
     fill_reach: float = 0.5  # a sheet's surround: the mean paper within this share of its side…
     fill_lift: int = 5  # …after a dilation over this many pixels lifts the ink off it
 
@@ -1147,16 +1148,24 @@ def _marks(grey: np.ndarray, size: int) -> np.ndarray:
     return dark | (grey - _morph(grey, cv2.MORPH_OPEN, size) >= PAPER.contrast)
 
 
-def _patch_on_fill(grey: np.ndarray) -> tuple[np.ndarray, np.ndarray, Box] | None:
+def _patch_on_fill(
+    grey: np.ndarray, *, grain: bool = False
+) -> tuple[np.ndarray, np.ndarray, Box] | None:
     """What lies off a flat border fill (`flat_surround`), its largest region and that
     region's box, if the fill holds `flat_border` of the border and the region is sized like
-    a patch."""
+    a patch. With `grain`, and a fill without any (an exact one, as PNG keeps it), a photo's
+    grain lies off it too: a patch whose paper is the fill's own level, a shadow across it."""
     ring = _ring(grey)
     level = float(np.median(ring))
     if np.mean(np.abs(ring - level) <= PAPER.flat_level) < PAPER.flat_border:
         return None
-    other = (np.abs(grey - level) > PAPER.flat_level).astype(np.uint8)
-    other = cv2.morphologyEx(other, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+    off = np.abs(grey - level) > PAPER.flat_level
+    if grain:
+        grainy = _grain(grey, off)
+        if grainy is None:
+            return None
+        off |= grainy
+    other = cv2.morphologyEx(off.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
     _, labels, stats, _ = components(other)
     areas = stats[1:, cv2.CC_STAT_AREA]
     if not areas.size:
@@ -1168,14 +1177,39 @@ def _patch_on_fill(grey: np.ndarray) -> tuple[np.ndarray, np.ndarray, Box] | Non
     return other > 0, labels == largest, Box(top, left, top + height, left + width)
 
 
+def _grain(grey: np.ndarray, off: np.ndarray) -> np.ndarray | None:
+    """Where the levels spread over 3×3 pixels by more than `PAPER.flat_grain`, if the fill
+    along the border (away from `off`) spreads by less than half of it nearly everywhere;
+    else None (a JPEG's fill rings, and would pass for grain)."""
+    mean = cv2.blur(grey, (3, 3))
+    spread = np.sqrt(np.maximum(cv2.blur(grey * grey, (3, 3)) - mean * mean, 0.0))
+    fill = cv2.dilate(off.astype(np.uint8), np.ones((5, 5), np.uint8)) == 0
+    band = np.zeros_like(fill)
+    band[1:-1, 1:-1] = True
+    band[3:-3, 3:-3] = False  # the fill's rows and columns next to the border
+    fill &= band
+    if not fill.any() or np.percentile(spread[fill], 99) >= PAPER.flat_grain / 2:
+        return None
+    return spread > PAPER.flat_grain
+
+
 def flat_surround(grey: np.ndarray) -> Box | None:
     """The box of a patch pasted on a flat fill (a crop on a square of one grey, an image padded
     or letterboxed by an app), its edge inset; None when the border is not such a fill. The
     fill holds at least `flat_border` of the border and `flat_outside` of all outside the
     patch, which it fills as a rectangle (`flat_fill`); thin marks (`_marks`) lie well inside
     the patch and not outside it: a digit drawn straight on a plain canvas, or a sheet whose
-    blank part is clipped white, is no patch."""
-    found = None if max(grey.shape) <= DECODE.small_image else _patch_on_fill(grey)
+    blank part is clipped white, is no patch. When no patch differs from the fill in level,
+    one is looked for by its grain too (`_patch_on_fill`)."""
+    if max(grey.shape) <= DECODE.small_image:
+        return None
+    return _patch_box(grey, _patch_on_fill(grey)) or _patch_box(
+        grey, _patch_on_fill(grey, grain=True)
+    )
+
+
+def _patch_box(grey: np.ndarray, found: tuple[np.ndarray, np.ndarray, Box] | None) -> Box | None:
+    """`flat_surround`'s tests of a patch `_patch_on_fill` found: its box, inset, or None."""
     if found is None:
         return None
     other, region, box = found

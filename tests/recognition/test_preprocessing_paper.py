@@ -265,6 +265,43 @@ def test_a_crop_pasted_on_a_brighter_flat_fill_is_read_as_the_crop(
     assert similarity(preprocess(encode(frame, fmt, **options)), alone) > 0.95
 
 
+def grainy_patch_at_the_fill_level(shade: float) -> tuple[np.ndarray, np.ndarray]:
+    """A photo crop whose paper is the fill's own grey (200), with a photo's grain (σ 2 levels)
+    and a hard shadow across its lower right to `shade`, pasted on that exact fill (as PNG
+    keeps it): the frame and the crop."""
+    rng = np.random.default_rng(0)
+    patch = draw_four((240, 200), height=0.5, ink=40, paper=200).astype(np.float32)
+    ys, xs = np.mgrid[0:240, 0:200]
+    light = cv2.GaussianBlur(
+        np.where(xs + 0.6 * ys > 190, shade, 1.0).astype(np.float32), (0, 0), 3
+    )
+    patch = np.clip(patch * light + rng.normal(0, 2.0, patch.shape), 0, 255).astype(np.uint8)
+    frame = np.full((480, 480), 200, np.uint8)
+    frame[120:360, 140:340] = patch
+    return frame, patch
+
+
+@pytest.mark.parametrize("shade", [0.55, 0.7])
+def test_a_grainy_crop_at_the_fill_level_is_found_by_its_grain(shade: float) -> None:
+    """Only the shadow and the ink differ from the fill in level, so they alone made the
+    "patch" and none was found (similarity 0.42: the shadow read with the digit); the crop's
+    grain, on a fill without any, outlines it."""
+    frame, patch = grainy_patch_at_the_fill_level(shade)
+    box = flat_surround(frame.astype(np.float32) / 255.0)
+    assert box is not None
+    assert 120 <= box.top < 130 and 140 <= box.left < 150 and 350 < box.bottom <= 360
+    alone = preprocess(encode(patch[4:-4, 4:-4]))
+    assert similarity(preprocess(encode(frame)), alone) > 0.95
+
+
+def test_a_jpeg_fill_is_no_grain() -> None:
+    """A JPEG's fill rings around what is pasted on it: grain is not looked for there, so a
+    canvas digit saved as JPEG is still no patch."""
+    frame = draw_four((400, 400), ink=30, paper=200)
+    grey = decode_image(encode(frame, "JPEG", quality=75))
+    assert flat_surround(grey) is None
+
+
 def test_a_fat_stroke_on_a_plain_canvas_is_no_patch() -> None:
     """A thick upright '1' on white: a near-rectangle on a flat fill, but no marks inside it."""
     frame = np.full((280, 280), 255, np.uint8)
