@@ -198,7 +198,8 @@ class PaperTunables:
     edge_low: int = 20  # …with Canny's thresholds on its closed 8-bit levels…
     edge_high: int = 60
     corner_tolerance: float = 0.03  # …simplified to corners within this share of the outline
-    edge_contrast: float = 0.035  # a sheet found by its edges is at least this much brighter
+    edge_contrast: float = 0.035  # a sheet found by its edges is at least this much brighter…
+    ringed_by_ink: float = 0.5  # …and no more of its rim than this is ink (a loop of a digit)
     min_share: float = 0.005  # paper covering less of the frame than this is not looked for…
     max_share: float = 0.7  # …nor more than this: the paper is the frame, the usual case
     rectangular: float = 0.85  # its area over that of its smallest enclosing rectangle
@@ -1072,6 +1073,15 @@ def _clear_of_frame(outline: np.ndarray, shape: tuple[int, ...]) -> bool:
     return left > 0 and top > 0 and left + width < shape[1] and top + height < shape[0]
 
 
+def _ringed_by_ink(levels: np.ndarray, closed: np.ndarray, quad: np.ndarray) -> bool:
+    """Whether what lies just outside `quad` is mostly thin dark ink (what the closing lifts
+    off): a loop of writing (the bowl of an 8 on vignetted paper), not a card on a desk."""
+    band = _odd(PAPER.edge_band * min(closed.shape))
+    outer = (cv2.dilate(quad, np.ones((band, band), np.uint8)) > 0) & (quad == 0)
+    lifted = closed.astype(np.int16) - levels >= PAPER.contrast * 255
+    return bool(outer.any() and lifted[outer].mean() > PAPER.ringed_by_ink)
+
+
 def _moved_out(corners: np.ndarray, by: float) -> np.ndarray:
     """A convex outline's `corners` moved `by` pixels away from its centre (inwards if < 0)."""
     points = corners.reshape(-1, 2).astype(np.float64)
@@ -1105,8 +1115,9 @@ def _paper_by_edges(levels: np.ndarray, closed: np.ndarray) -> tuple[np.ndarray,
             onto_edge = _moved_out(corners, 1.0 if links[3] >= 0 else -1.0)
             quads.append((area, np.round(onto_edge * scale).astype(np.int32)))
     for _, corners in sorted(quads, key=lambda quad: -quad[0]):
-        _, step = _rise(closed, _filled(corners, closed.shape) > 0)
-        if step < PAPER.edge_contrast * 255:
+        quad = _filled(corners, closed.shape)
+        _, step = _rise(closed, quad > 0)
+        if step < PAPER.edge_contrast * 255 or _ringed_by_ink(levels, closed, quad):
             continue
         lifted = _lifted(levels, closed, step)
         found = _sheet(levels, closed, corners, lifted, contrast=PAPER.edge_contrast)

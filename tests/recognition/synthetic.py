@@ -10,6 +10,7 @@ import numpy as np
 from PIL import Image
 
 from evalsets.items import make_one, plan
+from recognition.preprocessing import preprocess
 from tests.helpers import mnist_test_set
 
 # A "4" as polyline strokes in a unit box: (x, y) from the top-left corner.
@@ -52,6 +53,12 @@ def similarity(a: np.ndarray, b: np.ndarray) -> float:
     centring by the centre of mass rounds to whole pixels."""
     shifted = (np.roll(a, (dy, dx), axis=(0, 1)) for dy in (-1, 0, 1) for dx in (-1, 0, 1))
     return max(float(np.corrcoef(s.ravel(), b.ravel())[0, 1]) for s in shifted)
+
+
+def mnist_on_white(image: np.ndarray) -> np.ndarray:
+    """The model input of an MNIST test digit written dark on white paper with a margin: what a
+    crop of it should come out as."""
+    return preprocess(encode(np.pad(255 - image, 8, constant_values=255)))
 
 
 def photo(grey: np.ndarray, light: np.ndarray, noise: float = 0.01, seed: int = 0) -> bytes:

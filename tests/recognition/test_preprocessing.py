@@ -39,6 +39,7 @@ from tests.recognition.synthetic import (
     draw_four,
     encode,
     evalsets_sample,
+    mnist_on_white,
     photo,
     similarity,
 )
@@ -372,12 +373,6 @@ def test_a_marker_digit_under_uneven_light_keeps_its_strokes(
 # of a felt or marker digit whose ink is most of the frame under uneven light; inverted, their
 # loops and the paper between strokes were read (similarity 0.24-0.57)
 FAT_TIGHT_CROPS = [(465, 1465), (470, 1470), (866, 1866), (1044, 2044)]
-
-
-def mnist_on_white(image: np.ndarray) -> np.ndarray:
-    """The model input of an MNIST test digit written dark on white paper with a margin: what a
-    crop of it should come out as."""
-    return preprocess(encode(np.pad(255 - image, 8, constant_values=255)))
 
 
 @pytest.mark.parametrize(("index", "seed"), FAT_TIGHT_CROPS)
