@@ -16,15 +16,8 @@ from recognition.preprocessing import (
 )
 from tests.evalsets.issue11 import BANK, digits
 from tests.helpers import mnist_test_set
-from tests.recognition.synthetic import (
-    diagonal_shadow,
-    draw_four,
-    encode,
-    evalsets_sample,
-    mnist_on_white,
-    photo,
-    similarity,
-)
+from tests.recognition import synthetic
+from tests.recognition.synthetic import diagonal_shadow, draw_four, encode, photo, similarity
 
 pytestmark = pytest.mark.unit
 
@@ -186,9 +179,9 @@ def test_the_bowl_of_an_8_on_vignetted_paper_is_no_card() -> None:
     by more than a card on a wall needs (3.5 %), and was cut out as a sheet (similarity 0.48).
     What lies just outside it is mostly ink (61 % of its rim; 26-37 % for the development
     copies' cards on walls): a loop of writing, no card."""
-    data, index = evalsets_sample("serif", 300, 57)
+    data, index = synthetic.evalsets_sample("serif", 300, 57)
     assert find_paper(decode_image(data)) is None
-    mnist = mnist_on_white(mnist_test_set()[0][index])
+    mnist = synthetic.mnist_on_white(mnist_test_set()[0][index])
     assert similarity(preprocess(data), mnist) > 0.75
 
 
