@@ -1063,7 +1063,7 @@ def _paper_above(
         return _sheet(levels, closed, outline, _lifted(levels, closed, step))
     ink = levels <= max(split, surround + step / 2)
     whole = _clear_of_frame(outline, closed.shape)
-    faint = _lifted(levels, closed, 2 * PAPER.contrast * 255) if whole else None
+    faint = _faint_ink(levels, closed) if whole else None
     return _sheet(levels, closed, outline, ink, faint=faint)
 
 
@@ -1073,13 +1073,18 @@ def _clear_of_frame(outline: np.ndarray, shape: tuple[int, ...]) -> bool:
     return left > 0 and top > 0 and left + width < shape[1] and top + height < shape[0]
 
 
-def _ringed_by_ink(levels: np.ndarray, closed: np.ndarray, quad: np.ndarray) -> bool:
-    """Whether what lies just outside `quad` is mostly thin dark ink (what the closing lifts
-    off): a loop of writing (the bowl of an 8 on vignetted paper), not a card on a desk."""
-    band = _odd(PAPER.edge_band * min(closed.shape))
+def _faint_ink(levels: np.ndarray, closed: np.ndarray) -> np.ndarray:
+    """What the closing lifts off the levels by `PAPER.contrast`: thin dark ink, however faint
+    beside the surround."""
+    return _lifted(levels, closed, 2 * PAPER.contrast * 255)
+
+
+def _ringed_by_ink(faint: np.ndarray, quad: np.ndarray) -> bool:
+    """Whether what lies just outside `quad` is mostly `faint` ink (`_faint_ink`): a loop of
+    writing (the bowl of an 8 on vignetted paper), not a card on a desk."""
+    band = _odd(PAPER.edge_band * min(quad.shape))
     outer = (cv2.dilate(quad, np.ones((band, band), np.uint8)) > 0) & (quad == 0)
-    lifted = closed.astype(np.int16) - levels >= PAPER.contrast * 255
-    return bool(outer.any() and lifted[outer].mean() > PAPER.ringed_by_ink)
+    return bool(outer.any() and faint[outer].mean() > PAPER.ringed_by_ink)
 
 
 def _moved_out(corners: np.ndarray, by: float) -> np.ndarray:
@@ -1114,10 +1119,13 @@ def _paper_by_edges(levels: np.ndarray, closed: np.ndarray) -> tuple[np.ndarray,
         ):
             onto_edge = _moved_out(corners, 1.0 if links[3] >= 0 else -1.0)
             quads.append((area, np.round(onto_edge * scale).astype(np.int32)))
+    if not quads:
+        return None
+    faint = _faint_ink(levels, closed)
     for _, corners in sorted(quads, key=lambda quad: -quad[0]):
         quad = _filled(corners, closed.shape)
         _, step = _rise(closed, quad > 0)
-        if step < PAPER.edge_contrast * 255 or _ringed_by_ink(levels, closed, quad):
+        if step < PAPER.edge_contrast * 255 or _ringed_by_ink(faint, quad):
             continue
         lifted = _lifted(levels, closed, step)
         found = _sheet(levels, closed, corners, lifted, contrast=PAPER.edge_contrast)

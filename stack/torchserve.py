@@ -103,6 +103,11 @@ class TorchServe:
         return self.work_dir / "logs"
 
     @property
+    def ts_log(self) -> Path:
+        """TorchServe's main log, where the frontend says why it stops."""
+        return self.log_dir / "ts_log.log"
+
+    @property
     def key_file(self) -> Path:
         """key_file.json, written by TorchServe in its working directory."""
         return self.work_dir / KEY_FILE_NAME
@@ -313,14 +318,14 @@ class TorchServe:
     def _ts_log_size(self) -> int:
         """Bytes in TorchServe's main log (0 when there is none)."""
         try:
-            return (self.log_dir / "ts_log.log").stat().st_size
+            return self.ts_log.stat().st_size
         except OSError:
             return 0
 
     def log_tail(self, lines: int = 40) -> str:
         """The last lines of TorchServe's main log and console output, and of a JVM crash
         report if there is one, for error messages."""
-        paths = [self.log_dir / "ts_log.log", self.log_dir / "console.log"]
+        paths = [self.ts_log, self.log_dir / "console.log"]
         paths += sorted(self.work_dir.glob("hs_err_pid*.log"))
         tails = []
         for path in paths:
