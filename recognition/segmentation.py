@@ -61,7 +61,9 @@ class Segmenting:
     overlap: float = 0.35  # strokes overlapping across by this share of the narrower: one digit
     underline_span: float = 1.8  # a horizontal run at least this long…
     underline_height: float = 0.25  # …and at most this thick is an underline (or a stroke-out)
-    tall_share: float = 0.5  # a band of ink this tall (share of the tallest band) may be a line
+    tall_share: float = 0.5  # a band of ink this tall (share of the tallest band) may be a line…
+    line_weight: float = 0.3  # …if a stroke in it weighs this share of the heaviest (else clutter)
+    column_weight: float = 0.15  # strokes this share of the heaviest make a column: one digit
     split_width: float = 0.9  # a group wider than this may hold touching digits…
     alone_width: float = 1.0  # …or this, when it is all there is (a 2-digit number), but
     alone_cut: float = 1.5  # narrower than this (wide digits, letters: H) it stays whole…
@@ -251,13 +253,35 @@ def above_grain(parts: Strokes, kept: np.ndarray) -> np.ndarray:
     return kept[weights > weights[away].max()]
 
 
-def count_lines(stats: np.ndarray) -> int:
+def count_lines(stats: np.ndarray, weights: np.ndarray) -> int:
     """Lines of writing: bands of rows holding ink, separated by blank rows, at least a share
     of the tallest band tall (a cap above a 5 is short; the dots of a dotted digit must
-    overlap in height to be read as one line)."""
+    overlap in height to be read as one line). Bands stacked in one column, their strokes of
+    at least `column_weight` of the heaviest making a single group across (a 5 whose cap came
+    apart, a 2 broken at its turn), are one digit's pieces: one line."""
     found = bands([(int(t), int(t + h)) for _, t, _, h, _ in stats])
     tallest = max(end - start for start, end in found)
-    return sum(end - start >= SEG.tall_share * tallest for start, end in found)
+    lines = sum(end - start >= SEG.tall_share * tallest for start, end in found)
+    if lines > 1 and len(group_strokes(stats[weights >= SEG.column_weight * weights.max()])) == 1:
+        return 1
+    return lines
+
+
+def writing_bands(parts: Strokes, kept: np.ndarray) -> np.ndarray:
+    """`kept` less the bands of rows tall enough to count as lines whose every stroke weighs
+    less than `line_weight` of the heaviest (a scrap of the grid or a shadow's edge below the
+    digit is no second line); shorter bands (a 5's cap) are left to `in_band`."""
+    stats, weights = parts.stats[kept], parts.weights[kept]
+    tops = stats[:, cv2.CC_STAT_TOP]
+    found = bands([(int(t), int(t + h)) for _, t, _, h, _ in stats])
+    tallest = max(end - start for start, end in found)
+    keep = np.ones(len(kept), bool)
+    for start, end in found:
+        members = (tops >= start) & (tops < end)
+        tall = end - start >= SEG.tall_share * tallest
+        if tall and weights[members].max() < SEG.line_weight * weights.max():
+            keep &= ~members
+    return kept[keep]
 
 
 def in_band(stats: np.ndarray, kept: np.ndarray) -> np.ndarray:
@@ -544,8 +568,8 @@ def segment(found: FoundInk) -> list[Place]:
         return []
     if found.photo:
         kept = without_border_bands(parts, kept, found.mask.shape)
-    kept = above_grain(parts, kept)
-    if count_lines(parts.stats[kept]) > 1:
+    kept = writing_bands(parts, above_grain(parts, kept))
+    if count_lines(parts.stats[kept], parts.weights[kept]) > 1:
         raise ImageError(
             "more than one line of writing: send one line of digits at a time", status=422
         )

@@ -165,6 +165,35 @@ def test_two_lines_are_a_422() -> None:
     assert caught.value.status == 422
 
 
+def test_a_digit_broken_across_rows_is_one_digit() -> None:
+    """A 5 whose cap and bar came apart from its bowl: two bands of rows, one column."""
+    img = page(200, 220)
+    cv2.line(img, (70, 30), (130, 30), INK, 7)
+    cv2.line(img, (72, 30), (70, 85), INK, 7)
+    cv2.ellipse(img, (95, 140), (35, 32), 0, -110, 160, INK, 7)
+    data = png_bytes(img)
+    (digit,) = read_unverified(data)
+    assert np.array_equal(digit.image, preprocess(data))
+
+
+def test_a_light_scrap_below_a_digit_is_no_second_line() -> None:
+    """A hair-line scrap (a piece of the grid) in rows of its own, beside and below a 0."""
+    img = page(200, 220)
+    ring(img, 70, top=30)
+    cv2.line(img, (40, 150), (40, 185), INK, 2)
+    data = png_bytes(img)
+    (digit,) = read_unverified(data)
+    assert np.array_equal(digit.image, preprocess(data))
+
+
+def test_digits_on_two_rows_off_each_others_column_are_a_422() -> None:
+    img = page(260, 260)
+    ring(img, 30, top=20)
+    ring(img, 160, top=160)
+    with pytest.raises(ImageError, match="more than one line"):
+        read_line(png_bytes(img))
+
+
 def evalsets_file(name: str, count: int, position: int) -> bytes:
     """The bytes of one file of an evalsets set (seed 0, `count` files)."""
     return evalsets_sample(name, count, position)[0]
