@@ -214,6 +214,20 @@ def test_clutter_at_a_photos_border_is_no_second_line(position: int) -> None:
     assert np.array_equal(digit.image, preprocess(data))
 
 
+# one-digit files of evalsets' sets (seed 0) the line reader refused as "more than one line":
+# a digit broken into pieces one above the other, a scrap of light strokes in rows of its own
+STACKED_OR_SCRAP = [("containers", 606, 42), ("pasted", 300, 177)]
+
+
+@pytest.mark.parametrize(("name", "count", "position"), STACKED_OR_SCRAP)
+def test_a_band_without_writing_or_in_the_digits_column_is_no_second_line(
+    name: str, count: int, position: int
+) -> None:
+    data = evalsets_file(name, count, position)
+    (digit,) = read_unverified(data)
+    assert np.array_equal(digit.image, preprocess(data))
+
+
 def test_two_lines_in_a_photo_with_a_dark_border_are_a_422() -> None:
     """Two lines of digits inside a vignetted photo whose corners read as ink stay two lines."""
     img = np.full(PHOTO, 225, np.uint8)
