@@ -53,6 +53,12 @@ def row(count: int, gap: int = 30) -> np.ndarray:
     return img
 
 
+def assert_one_digit_as_preprocess(data: bytes) -> None:
+    """The line reader finds one digit in `data`, framed as the single-digit reader frames it."""
+    (digit,) = read_unverified(data)
+    assert np.array_equal(digit.image, preprocess(data))
+
+
 def lefts(img: np.ndarray) -> list[int]:
     return [digit.box[0] for digit in read_unverified(png_bytes(img))]
 
@@ -88,9 +94,7 @@ def test_a_single_digit_is_framed_exactly_as_preprocess_does() -> None:
     img = page(200)
     ring(img, 60)
     cv2.circle(img, (20, 20), 2, INK, -1)  # dust
-    data = png_bytes(img)
-    (digit,) = read_unverified(data)
-    assert np.array_equal(digit.image, preprocess(data))
+    assert_one_digit_as_preprocess(png_bytes(img))
 
 
 def test_a_wide_single_digit_is_not_split() -> None:
@@ -171,9 +175,7 @@ def test_a_digit_broken_across_rows_is_one_digit() -> None:
     cv2.line(img, (70, 30), (130, 30), INK, 7)
     cv2.line(img, (72, 30), (70, 85), INK, 7)
     cv2.ellipse(img, (95, 140), (35, 32), 0, -110, 160, INK, 7)
-    data = png_bytes(img)
-    (digit,) = read_unverified(data)
-    assert np.array_equal(digit.image, preprocess(data))
+    assert_one_digit_as_preprocess(png_bytes(img))
 
 
 def test_a_light_scrap_below_a_digit_is_no_second_line() -> None:
@@ -181,9 +183,7 @@ def test_a_light_scrap_below_a_digit_is_no_second_line() -> None:
     img = page(200, 220)
     ring(img, 70, top=30)
     cv2.line(img, (40, 150), (40, 185), INK, 2)
-    data = png_bytes(img)
-    (digit,) = read_unverified(data)
-    assert np.array_equal(digit.image, preprocess(data))
+    assert_one_digit_as_preprocess(png_bytes(img))
 
 
 def test_digits_on_two_rows_off_each_others_column_are_a_422() -> None:
@@ -209,9 +209,7 @@ PHONE_BORDER_BANDS = [8, 16, 22, 78]
 def test_clutter_at_a_photos_border_is_no_second_line(position: int) -> None:
     """Bands of rows whose every stroke touches the border of a photo are not lines when
     another holds writing inside it: the one digit is read, as the single-digit reader reads it."""
-    data = evalsets_file("phone", 500, position)
-    (digit,) = read_unverified(data)
-    assert np.array_equal(digit.image, preprocess(data))
+    assert_one_digit_as_preprocess(evalsets_file("phone", 500, position))
 
 
 # one-digit files of evalsets' sets (seed 0) the line reader refused as "more than one line":
@@ -223,9 +221,7 @@ STACKED_OR_SCRAP = [("containers", 606, 42), ("pasted", 300, 177)]
 def test_a_band_without_writing_or_in_the_digits_column_is_no_second_line(
     name: str, count: int, position: int
 ) -> None:
-    data = evalsets_file(name, count, position)
-    (digit,) = read_unverified(data)
-    assert np.array_equal(digit.image, preprocess(data))
+    assert_one_digit_as_preprocess(evalsets_file(name, count, position))
 
 
 def test_two_lines_in_a_photo_with_a_dark_border_are_a_422() -> None:
@@ -248,9 +244,7 @@ TEXTURE_GRAIN = [11, 57, 71, 83]
 
 @pytest.mark.parametrize("position", TEXTURE_GRAIN)
 def test_the_grain_of_textured_paper_is_no_digit(position: int) -> None:
-    data = evalsets_file("texture", 300, position)
-    (digit,) = read_unverified(data)
-    assert np.array_equal(digit.image, preprocess(data))
+    assert_one_digit_as_preprocess(evalsets_file("texture", 300, position))
 
 
 def grainy(img: np.ndarray, seed: int = 0, count: int = 300) -> np.ndarray:
