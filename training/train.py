@@ -11,6 +11,7 @@ read once at the end, for the report.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import logging
 import tempfile
 import time
@@ -112,8 +113,9 @@ class AugmentedBatches(Dataset):
     def __getitem__(self, key: tuple[torch.Tensor, int]) -> tuple[torch.Tensor, torch.Tensor]:
         idx, seed = key
         gen = torch.Generator().manual_seed(seed)
-        x = standardize(augment_batch(to_input(self.images[idx]), self.aug, gen))
-        return x, self.labels[idx]
+        labels = self.labels[idx]
+        x = standardize(augment_batch(to_input(self.images[idx]), self.aug, gen, labels))
+        return x, labels
 
 
 def _one_thread(_: int) -> None:
@@ -195,6 +197,34 @@ def load_teacher(cfg: TrainConfig) -> nn.Module | None:
     return teacher
 
 
+def load_initial(model: nn.Module, cfg: TrainConfig) -> str | None:
+    """Start from `cfg.init_from`'s weights (a fine-tune); returns that file's SHA-256, if any."""
+    if not cfg.init_from:
+        return None
+    path = REPO_ROOT / cfg.init_from
+    start, meta = load_checkpoint(path)
+    if meta["arch"] != cfg.arch:
+        raise ValueError(f"{cfg.init_from} holds a {meta['arch']}, not a {cfg.arch}")
+    model.load_state_dict(start.state_dict(), strict=True)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    log.info("fine-tuning from %s (sha256 %s…)", cfg.init_from, digest[:12])
+    return digest
+
+
+def start_model(
+    cfg: TrainConfig, device: torch.device
+) -> tuple[nn.Module, AveragedModel | None, str | None]:
+    """The model to train (fresh, or `init_from`'s weights) on `device`, its weight average
+    (None when `ema_decay` is 0) and the SHA-256 of the checkpoint it started from."""
+    model = build_model(cfg.arch, **cfg.arch_kwargs)
+    init_sha256 = load_initial(model, cfg)
+    model.to(device)
+    if cfg.ema_decay <= 0:
+        return model, None, init_sha256
+    average = get_ema_multi_avg_fn(cfg.ema_decay)
+    return model, AveragedModel(model, multi_avg_fn=average, use_buffers=True), init_sha256
+
+
 def split(
     cfg: TrainConfig, root: Path, limit: int | None
 ) -> tuple[tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
@@ -228,10 +258,7 @@ def fit(
     train_data, (val_x, val_y) = split(cfg, root, limit)
     val_x, val_y, val_size = val_x.to(device), val_y.to(device), len(val_y)
 
-    model = build_model(cfg.arch, **cfg.arch_kwargs).to(device)
-    ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay), use_buffers=True)
-    if cfg.ema_decay <= 0:
-        ema = None
+    model, ema, init_sha256 = start_model(cfg, device)
     teacher = load_teacher(cfg)
     if teacher is not None:
         teacher.to(device)
@@ -280,6 +307,7 @@ def fit(
         training_seconds=round(train_seconds, 1),
         hyperparameters=cfg.to_dict(),
         data_sha256=checksum,
+        init_sha256=init_sha256,
         train_images=int(train_data[0].shape[0]),
         device=str(device),
         val_images=int(val_size),
