@@ -204,6 +204,7 @@ class PaperTunables:
     max_share: float = 0.7  # …nor more than this: the paper is the frame, the usual case
     rectangular: float = 0.85  # its area over that of its smallest enclosing rectangle
     solid: float = 0.95  # its area over that of its convex hull
+    max_aspect: float = 3.0  # its longer side over its shorter (a bright stroke is no card)
     min_ink: float = 0.002  # share of the paper that must be darker than the surround (ink)…
     max_ink: float = 0.4  # …and at most this share (a bright "0" on black is not a sheet)
     thin_ink: float = 0.12  # the ink's mean stroke width, as a share of the paper's shorter side
@@ -1004,10 +1005,13 @@ def _sheet(
     faint: np.ndarray | None = None,
     contrast: float = PAPER.contrast,
 ) -> tuple[np.ndarray, Box] | None:
-    """The sheet inside `outline` if its edge is a step up from the surround by `contrast` and
-    the `ink` pixels on it are thin writing (`find_paper`): its mask, inset from the edge, and
-    box. Where `ink` leaves almost nothing on the sheet, the `faint` ink, if given, is weighed
-    instead."""
+    """The sheet inside `outline` if it is no longer than `max_aspect` times its width, its edge
+    is a step up from the surround by `contrast` and the `ink` pixels on it are thin writing
+    (`find_paper`): its mask, inset from the edge, and box. Where `ink` leaves almost nothing
+    on the sheet, the `faint` ink, if given, is weighed instead."""
+    (_, _), sides, _ = cv2.minAreaRect(outline)
+    if max(sides) > PAPER.max_aspect * max(min(sides), 1.0):
+        return None
     mask = _filled(outline, closed.shape)
     if _edge_step(closed, mask) < contrast * 255:
         return None

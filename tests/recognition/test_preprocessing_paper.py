@@ -173,6 +173,28 @@ def test_a_card_on_a_wall_lit_brighter_than_it_is_found_by_its_edges(
     assert similarity(preprocess(data), preprocess(encode(turned))) > 0.95
 
 
+def test_a_bright_stroke_with_specks_on_it_is_no_sheet() -> None:
+    """A slanted white '1' on a black canvas is a bright filled quadrilateral; a few dark specks
+    on it pass for thin ink. Six times longer than wide, it is no card (`PAPER.max_aspect`)."""
+    frame = np.zeros((280, 280), np.uint8)
+    stroke = np.array([[150, 40], [180, 40], [140, 230], [110, 230]], np.int32)
+    cv2.fillPoly(frame, [stroke], 255, cv2.LINE_AA)
+    for y in (70, 135, 200):
+        cv2.circle(frame, (int(165 - (y - 40) * 40 / 190), y), 3, 20, -1)
+    assert find_paper(frame.astype(np.float32) / 255.0) is None
+
+
+# positions in evalsets' canvas set (seed 0, 600 files) of white-on-black 1s whose stroke was
+# cut out as a sheet found by its edges (a few antialiased pixels on it passing for ink)
+STROKES_AS_SHEETS = [221, 413]
+
+
+@pytest.mark.parametrize("position", STROKES_AS_SHEETS)
+def test_a_white_one_on_a_black_canvas_is_no_sheet(position: int) -> None:
+    data, _ = synthetic.evalsets_sample("canvas", 600, position)
+    assert find_paper(decode_image(data)) is None
+
+
 def test_the_bowl_of_an_8_on_vignetted_paper_is_no_card() -> None:
     """evalsets' serif set (seed 0, 300 files), position 57: a fat 8 on paper darker at the
     corners. Its lower bowl is a bright convex quadrilateral, brighter than the vignetted paper

@@ -215,9 +215,12 @@ def test_clutter_at_a_photos_border_is_no_second_line(position: int) -> None:
 # one-digit files of evalsets' sets (seed 0) the line reader refused as "more than one line":
 # a digit broken into pieces one above the other, a scrap of light strokes in rows of its own
 STACKED_OR_SCRAP = [("containers", 606, 42), ("pasted", 300, 177)]
+# …and white 1s on a black canvas whose stroke was cut out as a sheet, the sheet's inside
+# then read as dashes (one refused, one read as "11"; PAPER.max_aspect)
+STROKE_AS_SHEET = [("canvas", 600, 221), ("canvas", 600, 413)]
 
 
-@pytest.mark.parametrize(("name", "count", "position"), STACKED_OR_SCRAP)
+@pytest.mark.parametrize(("name", "count", "position"), STACKED_OR_SCRAP + STROKE_AS_SHEET)
 def test_a_band_without_writing_or_in_the_digits_column_is_no_second_line(
     name: str, count: int, position: int
 ) -> None:
