@@ -32,6 +32,7 @@ from recognition.preprocessing import (
     View,
     border_clutter,
     components,
+    edge_width,
     find_digit,
     find_ink,
     fit_and_center,
@@ -64,6 +65,7 @@ class Segmenting:
     tall_share: float = 0.5  # a band of ink this tall (share of the tallest band) may be a line…
     line_weight: float = 0.3  # …if a stroke in it weighs this share of the heaviest (else clutter)
     column_weight: float = 0.15  # strokes this share of the heaviest make a column: one digit
+    soft_edge: float = 1.5  # strokes whose edge is this many pixels wide: a shadow's, in a photo
     split_width: float = 0.9  # a group wider than this may hold touching digits…
     alone_width: float = 1.0  # …or this, when it is all there is (a 2-digit number), but
     alone_cut: float = 1.5  # narrower than this (wide digits, letters: H) it stays whole…
@@ -281,6 +283,34 @@ def writing_bands(parts: Strokes, kept: np.ndarray) -> np.ndarray:
         tall = end - start >= SEG.tall_share * tallest
         if tall and weights[members].max() < SEG.line_weight * weights.max():
             keep &= ~members
+    return kept[keep]
+
+
+def stroke_edge(parts: Strokes, index: int, ink: np.ndarray) -> float:
+    """`edge_width` of one stroke (`parts` row `index`), judged against its own darkest ink."""
+    left, top, width, height = (int(v) for v in parts.stats[index, :4])
+    pad = 4
+    rows = slice(max(top - pad, 0), top + height + pad)
+    cols = slice(max(left - pad, 0), left + width + pad)
+    mine = parts.labels[rows, cols] == index + 1
+    near = cv2.dilate(mine.astype(np.uint8), np.ones((2 * pad + 1,) * 2, np.uint8)) > 0
+    return edge_width(np.where(near, ink[rows, cols], 0.0), mine)
+
+
+def sharp_bands(parts: Strokes, kept: np.ndarray, ink: np.ndarray) -> np.ndarray:
+    """`kept` less the bands of rows whose every stroke has a soft edge (`soft_edge`: a shadow's
+    border across a photo) when another band holds a pen's sharp stroke."""
+    stats = parts.stats[kept]
+    soft = np.array([stroke_edge(parts, int(i), ink) >= SEG.soft_edge for i in kept])
+    tops = stats[:, cv2.CC_STAT_TOP]
+    found = bands([(int(t), int(t + h)) for _, t, _, h, _ in stats])
+    members = [(tops >= start) & (tops < end) for start, end in found]
+    if all(soft[band].all() for band in members):
+        return kept
+    keep = np.ones(len(kept), bool)
+    for band in members:
+        if soft[band].all():
+            keep &= ~band
     return kept[keep]
 
 
@@ -569,6 +599,8 @@ def segment(found: FoundInk) -> list[Place]:
     if found.photo:
         kept = without_border_bands(parts, kept, found.mask.shape)
     kept = writing_bands(parts, above_grain(parts, kept))
+    if found.photo and count_lines(parts.stats[kept], parts.weights[kept]) > 1:
+        kept = sharp_bands(parts, kept, found.ink)
     if count_lines(parts.stats[kept], parts.weights[kept]) > 1:
         raise ImageError(
             "more than one line of writing: send one line of digits at a time", status=422

@@ -227,6 +227,18 @@ def test_a_band_without_writing_or_in_the_digits_column_is_no_second_line(
     assert_one_digit_as_preprocess(evalsets_file(name, count, position))
 
 
+# positions in evalsets' phone set (seed 0, 500 files) of one-digit photos refused as "more
+# than one line": a shadow's soft edge across the paper made a band of rows of its own
+PHONE_SHADOW_BANDS = [283, 418]
+
+
+@pytest.mark.parametrize("position", PHONE_SHADOW_BANDS)
+def test_a_band_of_soft_edged_shadow_is_no_second_line(position: int) -> None:
+    """Every stroke of the shadow's band has an edge 1.65–2.96 pixels wide (the digits' 0.48–
+    0.93): it is no writing while another band holds a pen's sharp stroke (`sharp_bands`)."""
+    assert_one_digit_as_preprocess(evalsets_file("phone", 500, position))
+
+
 def test_two_lines_in_a_photo_with_a_dark_border_are_a_422() -> None:
     """Two lines of digits inside a vignetted photo whose corners read as ink stay two lines."""
     img = np.full(PHOTO, 225, np.uint8)
