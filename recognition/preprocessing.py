@@ -933,9 +933,16 @@ def ink_mask(ink: np.ndarray, sigma: float | np.ndarray = 0.0) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------
 
 
+def _elongated(sides: tuple[float, float]) -> bool:
+    """Whether a rectangle (an outline's smallest enclosing one) is longer than
+    `PAPER.max_aspect` times its width: a bright stroke on black is no card."""
+    return max(sides) > PAPER.max_aspect * max(min(sides), 1.0)
+
+
 def _paper_contour(bright: np.ndarray) -> np.ndarray | None:
     """The outline of the largest bright region if it is shaped like a sheet: sized between
-    PAPER.min_share and PAPER.max_share of the frame, a (perspective) rectangle, convex."""
+    PAPER.min_share and PAPER.max_share of the frame, a (perspective) rectangle no longer than
+    `max_aspect` times its width, convex."""
     contours, _ = cv2.findContours(bright, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     if not contours:
         return None
@@ -945,7 +952,11 @@ def _paper_contour(bright: np.ndarray) -> np.ndarray | None:
         return None
     _, (width, height), _ = cv2.minAreaRect(outline)
     hull = float(cv2.contourArea(cv2.convexHull(outline)))
-    if area < PAPER.rectangular * width * height or area < PAPER.solid * hull:
+    if (
+        _elongated((width, height))
+        or area < PAPER.rectangular * width * height
+        or area < PAPER.solid * hull
+    ):
         return None
     return outline
 
@@ -1005,13 +1016,10 @@ def _sheet(
     faint: np.ndarray | None = None,
     contrast: float = PAPER.contrast,
 ) -> tuple[np.ndarray, Box] | None:
-    """The sheet inside `outline` if it is no longer than `max_aspect` times its width, its edge
-    is a step up from the surround by `contrast` and the `ink` pixels on it are thin writing
-    (`find_paper`): its mask, inset from the edge, and box. Where `ink` leaves almost nothing
-    on the sheet, the `faint` ink, if given, is weighed instead."""
-    (_, _), sides, _ = cv2.minAreaRect(outline)
-    if max(sides) > PAPER.max_aspect * max(min(sides), 1.0):
-        return None
+    """The sheet inside `outline` if its edge is a step up from the surround by `contrast` and
+    the `ink` pixels on it are thin writing (`find_paper`): its mask, inset from the edge, and
+    box. Where `ink` leaves almost nothing on the sheet, the `faint` ink, if given, is weighed
+    instead."""
     mask = _filled(outline, closed.shape)
     if _edge_step(closed, mask) < contrast * 255:
         return None
@@ -1101,11 +1109,11 @@ def _moved_out(corners: np.ndarray, by: float) -> np.ndarray:
 
 def _paper_by_edges(levels: np.ndarray, closed: np.ndarray) -> tuple[np.ndarray, Box] | None:
     """The largest sheet (`_sheet`) that the closed image's edges outline as a convex
-    quadrilateral: a card on a wall or desk whose light varies as much as the card stands out
-    from it, so that no level splits the card from its surround; the outline shows it even
-    when it stands out by only `PAPER.edge_contrast`. The dilated edge is a ring a pixel each
-    side of the edge: a hole of the ring is moved a pixel out onto the edge, an outer outline a
-    pixel in."""
+    quadrilateral no longer than `max_aspect` times its width: a card on a wall or desk whose
+    light varies as much as the card stands out from it, so that no level splits the card from
+    its surround; the outline shows it even when it stands out by only `PAPER.edge_contrast`.
+    The dilated edge is a ring a pixel each side of the edge: a hole of the ring is moved a
+    pixel out onto the edge, an outer outline a pixel in."""
     small = _reduce(closed, PAPER.edge_side)  # the closing left no detail finer than this
     scale = closed.shape[1] / small.shape[1]
     edges = cv2.Canny(small, PAPER.edge_low, PAPER.edge_high)
@@ -1122,7 +1130,9 @@ def _paper_by_edges(levels: np.ndarray, closed: np.ndarray) -> tuple[np.ndarray,
             and PAPER.min_share <= area / small.size <= PAPER.max_share
         ):
             onto_edge = _moved_out(corners, 1.0 if links[3] >= 0 else -1.0)
-            quads.append((area, np.round(onto_edge * scale).astype(np.int32)))
+            quad = np.round(onto_edge * scale).astype(np.int32)
+            if not _elongated(cv2.minAreaRect(quad)[1]):
+                quads.append((area, quad))
     if not quads:
         return None
     faint = _faint_ink(levels, closed)

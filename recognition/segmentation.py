@@ -218,6 +218,14 @@ def bands(intervals: list[tuple[int, int]]) -> list[tuple[int, int]]:
     return merged
 
 
+def row_bands(stats: np.ndarray) -> list[tuple[int, int, np.ndarray]]:
+    """The bands of rows the strokes (`stats` rows) cover, top to bottom: each band's first and
+    past-last row and the mask of the strokes in it."""
+    tops = stats[:, cv2.CC_STAT_TOP]
+    found = bands([(int(t), int(t + h)) for _, t, _, h, _ in stats])
+    return [(start, end, (tops >= start) & (tops < end)) for start, end in found]
+
+
 def without_border_bands(parts: Strokes, kept: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """`kept` less the bands of rows that reach the image border and hold no writing (a
     photo's vignetted corners, the desk around a sheet, the grid at a crop's edge, with at most
@@ -230,10 +238,8 @@ def without_border_bands(parts: Strokes, kept: np.ndarray, shape: tuple[int, int
     writing = ~border & (weights >= PICK.photo_inside_share * weights.max())
     if not writing.any():
         return kept
-    tops = stats[:, cv2.CC_STAT_TOP]
     keep = np.zeros(len(kept), bool)
-    for start, end in bands([(int(t), int(t + h)) for _, t, _, h, _ in stats]):
-        members = (tops >= start) & (tops < end)
+    for _, _, members in row_bands(stats):
         if (members & writing).any() or not (members & border).any():
             keep |= members
     return kept[keep]
@@ -261,9 +267,9 @@ def count_lines(stats: np.ndarray, weights: np.ndarray) -> int:
     overlap in height to be read as one line). Bands stacked in one column, their strokes of
     at least `column_weight` of the heaviest making a single group across (a 5 whose cap came
     apart, a 2 broken at its turn), are one digit's pieces: one line."""
-    found = bands([(int(t), int(t + h)) for _, t, _, h, _ in stats])
-    tallest = max(end - start for start, end in found)
-    lines = sum(end - start >= SEG.tall_share * tallest for start, end in found)
+    found = row_bands(stats)
+    tallest = max(end - start for start, end, _ in found)
+    lines = sum(end - start >= SEG.tall_share * tallest for start, end, _ in found)
     if lines > 1 and len(group_strokes(stats[weights >= SEG.column_weight * weights.max()])) == 1:
         return 1
     return lines
@@ -274,12 +280,10 @@ def writing_bands(parts: Strokes, kept: np.ndarray) -> np.ndarray:
     less than `line_weight` of the heaviest (a scrap of the grid or a shadow's edge below the
     digit is no second line); shorter bands (a 5's cap) are left to `in_band`."""
     stats, weights = parts.stats[kept], parts.weights[kept]
-    tops = stats[:, cv2.CC_STAT_TOP]
-    found = bands([(int(t), int(t + h)) for _, t, _, h, _ in stats])
-    tallest = max(end - start for start, end in found)
+    found = row_bands(stats)
+    tallest = max(end - start for start, end, _ in found)
     keep = np.ones(len(kept), bool)
-    for start, end in found:
-        members = (tops >= start) & (tops < end)
+    for start, end, members in found:
         tall = end - start >= SEG.tall_share * tallest
         if tall and weights[members].max() < SEG.line_weight * weights.max():
             keep &= ~members
@@ -300,11 +304,8 @@ def stroke_edge(parts: Strokes, index: int, ink: np.ndarray) -> float:
 def sharp_bands(parts: Strokes, kept: np.ndarray, ink: np.ndarray) -> np.ndarray:
     """`kept` less the bands of rows whose every stroke has a soft edge (`soft_edge`: a shadow's
     border across a photo) when another band holds a pen's sharp stroke."""
-    stats = parts.stats[kept]
     soft = np.array([stroke_edge(parts, int(i), ink) >= SEG.soft_edge for i in kept])
-    tops = stats[:, cv2.CC_STAT_TOP]
-    found = bands([(int(t), int(t + h)) for _, t, _, h, _ in stats])
-    members = [(tops >= start) & (tops < end) for start, end in found]
+    members = [band for _, _, band in row_bands(parts.stats[kept])]
     if all(soft[band].all() for band in members):
         return kept
     keep = np.ones(len(kept), bool)

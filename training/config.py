@@ -32,9 +32,9 @@ class TrainConfig:
     split_seed: int = 1  # which 5,000 training images are held out: the same for every model
     augment: dict[str, Any] = field(default_factory=dict)
     distill_from: str | None = None  # checkpoint of a teacher model, relative to the repo root
-    init_from: str | None = None  # checkpoint to fine-tune from (same arch), relative to the root
     distill_weight: float = 0.5
     distill_temperature: float = 4.0
+    init_from: str | None = None  # checkpoint to fine-tune from (same arch), relative to the root
 
     @classmethod
     def load(cls, path: Path) -> TrainConfig:
